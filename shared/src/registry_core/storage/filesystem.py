@@ -1,0 +1,261 @@
+"""A driver over a local directory tree.
+
+Every blocking call runs in a worker thread, bounded by a capacity limiter (``maxthreads``, as the Go
+driver's regulator). Whole-file writes go to a temporary file beside the target, are fsynced, then renamed
+over it, so a reader sees the old or the new content and never a torn one. Streaming writers append to the
+target file directly (it is an upload's private data file) and fsync on commit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat as stat_module
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from registry_core.storage.driver import (
+    FileInfo,
+    FileWriter,
+    InvalidOffsetError,
+    PathNotFoundError,
+    StorageDriver,
+)
+
+T = TypeVar("T")
+
+READ_CHUNK = 1 << 20
+WRITE_BUFFER = 1 << 20
+TEMP_SUFFIX = ".tmp-"
+
+
+def _info(path: str, st: os.stat_result) -> FileInfo:
+    is_dir = stat_module.S_ISDIR(st.st_mode)
+    return FileInfo(path, 0 if is_dir else st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), is_dir)
+
+
+class FilesystemDriver(StorageDriver):
+    name = "filesystem"
+
+    def __init__(self, root: str | os.PathLike[str], *, max_threads: int = 100) -> None:
+        self.root = os.path.abspath(root)
+        self._limiter = anyio.CapacityLimiter(max_threads)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    def _full(self, path: str) -> str:
+        return self.root if path == "/" else self.root + path
+
+    # -- whole files ---------------------------------------------------------------------------------
+    async def get_content(self, path: str) -> bytes:
+        full = self._full(path)
+
+        def read() -> bytes:
+            try:
+                with open(full, "rb") as f:
+                    return f.read()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                raise PathNotFoundError(path) from None
+
+        return await self._run(read)
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        await self._run(_atomic_write, self._full(path), content)
+
+    # -- streams -------------------------------------------------------------------------------------
+    async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:  # type: ignore[override]
+        full = self._full(path)
+
+        def open_at() -> BinaryIO:
+            try:
+                f = open(full, "rb")  # noqa: SIM115 - closed below
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                raise PathNotFoundError(path) from None
+            size = os.fstat(f.fileno()).st_size
+            if offset > size:
+                f.close()
+                raise InvalidOffsetError(path, f"offset {offset} beyond size {size}")
+            f.seek(offset)
+            return f
+
+        f = await self._run(open_at)
+        try:
+            while chunk := await self._run(f.read, READ_CHUNK):
+                yield chunk
+        finally:
+            f.close()
+
+    async def writer(self, path: str, *, append: bool = False) -> FileWriter:
+        full = self._full(path)
+
+        def open_for_write() -> BinaryIO:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            return open(full, "ab" if append else "wb")
+
+        f = await self._run(open_for_write)
+        return _FilesystemWriter(self, full, f, f.tell())
+
+    # -- metadata ------------------------------------------------------------------------------------
+    async def stat(self, path: str) -> FileInfo:
+        full = self._full(path)
+        try:
+            st = await self._run(os.stat, full)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFoundError(path) from None
+        return _info(path, st)
+
+    async def list(self, path: str) -> list[str]:
+        full = self._full(path)
+
+        def listdir() -> list[str]:
+            if path == "/" and not os.path.exists(full):
+                return []
+            try:
+                names = os.listdir(full)
+            except (FileNotFoundError, NotADirectoryError):
+                raise PathNotFoundError(path) from None
+            base = "" if path == "/" else path
+            return sorted(f"{base}/{n}" for n in names if TEMP_SUFFIX not in n)
+
+        return await self._run(listdir)
+
+    async def move(self, source: str, dest: str) -> None:
+        src, dst = self._full(source), self._full(dest)
+
+        def move() -> None:
+            if not os.path.isfile(src):
+                raise PathNotFoundError(source)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if os.path.isdir(dst):
+                shutil.rmtree(dst)
+            os.replace(src, dst)
+
+        await self._run(move)
+
+    async def delete(self, path: str) -> None:
+        full = self._full(path)
+
+        def delete() -> None:
+            try:
+                if os.path.isdir(full) and not os.path.islink(full):
+                    shutil.rmtree(full)
+                else:
+                    os.unlink(full)
+            except (FileNotFoundError, NotADirectoryError):
+                raise PathNotFoundError(path) from None
+
+        await self._run(delete)
+
+    async def walk(self, path: str) -> AsyncIterator[FileInfo]:  # type: ignore[override]
+        info = await self.stat(path) if path != "/" else None
+        if info is not None and not info.is_dir:
+            return
+        for child in await self.list(path):
+            try:
+                child_info = await self.stat(child)
+            except PathNotFoundError:
+                continue  # removed while walking
+            yield child_info
+            if child_info.is_dir:
+                async for sub in self.walk(child):
+                    yield sub
+
+
+def _atomic_write(full: str, content: bytes) -> None:
+    directory = os.path.dirname(full)
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{full}{TEMP_SUFFIX}{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        if os.path.isdir(full):
+            shutil.rmtree(full)
+        os.replace(tmp, full)
+    except BaseException:
+        with _suppress_missing():
+            os.unlink(tmp)
+        raise
+
+
+class _suppress_missing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        return exc_type is FileNotFoundError
+
+
+class _FilesystemWriter(FileWriter):
+    """Buffers small writes into ~1 MiB pieces so each thread hop carries real work."""
+
+    def __init__(self, driver: FilesystemDriver, full: str, f: BinaryIO, size: int) -> None:
+        self._driver, self._full, self._f = driver, full, f
+        self._size = size
+        self._buffer = bytearray()
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def _check(self) -> None:
+        if self._done:
+            raise ValueError("writer already closed")
+
+    async def write(self, data: bytes) -> int:
+        self._check()
+        self._buffer += data
+        self._size += len(data)
+        if len(self._buffer) >= WRITE_BUFFER:
+            await self._flush()
+        return len(data)
+
+    async def _flush(self) -> None:
+        if self._buffer:
+            pending, self._buffer = self._buffer, bytearray()
+            await self._driver._run(self._f.write, pending)
+
+    async def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            await self._flush()
+        finally:
+            await self._driver._run(self._f.close)
+
+    async def commit(self) -> None:
+        self._check()
+        self._done = True
+
+        def sync_and_close() -> None:
+            try:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+            finally:
+                self._f.close()
+
+        try:
+            await self._flush()
+        finally:
+            await self._driver._run(sync_and_close)
+
+    async def cancel(self) -> None:
+        self._check()
+        self._done = True
+        self._buffer = bytearray()
+
+        def close_and_remove() -> None:
+            self._f.close()
+            with _suppress_missing():
+                os.unlink(self._full)
+
+        await self._driver._run(close_and_remove)
