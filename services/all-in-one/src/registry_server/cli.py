@@ -1,0 +1,86 @@
+"""The ``registry`` command: ``registry serve SERVICE --config FILE [--host H] [--port P]``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from fastapi import FastAPI
+
+from registry_core.config import ConfigError, Settings, load_settings
+
+SERVICES: dict[str, str] = {
+    "all": "registry_server.app",
+    "blob-read": "blob_read.app",
+    "blob-write": "blob_write.app",
+    "descriptor-cache": "descriptor_cache.app",
+    "purger": "registry_purger.app",
+}
+
+
+def app_factory(service: str) -> Callable[[Settings], FastAPI]:
+    factory: Callable[[Settings], FastAPI] = importlib.import_module(SERVICES[service]).create_app
+    return factory
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    """Go's ``http.addr`` (``:5000``, ``0.0.0.0:5000``, ``[::1]:5000``) as host and port."""
+    host, _, port = addr.rpartition(":")
+    return (host.strip("[]") or "0.0.0.0"), int(port or 5000)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="registry", description="A container registry (OCI distribution v1.1).")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve one service, or all of them in one process")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument("--config", required=True, help="a registry config.yml (the Go registry's shape)")
+    serve.add_argument("--host", help="listen address (default: from http.addr)")
+    serve.add_argument("--port", type=int, help="listen port (default: from http.addr)")
+    return p
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"registry: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log.level)
+    host, port = split_addr(settings.http.addr)
+    app = app_factory(args.service)(settings)
+    uvicorn.run(
+        app,
+        host=args.host or host,
+        port=args.port or port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log.level.lower() if settings.log.level.lower() != "warn" else "warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,13 @@
+"""The purger service: background removal of stale uploads; health and metrics only."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from registry_core.config import Settings
+from registry_core.web.app import create_service_app
+from registry_purger.worker import purge_loop
+
+
+def create_app(settings: Settings) -> FastAPI:
+    return create_service_app("purger", settings, background=[purge_loop])

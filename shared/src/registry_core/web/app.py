@@ -1,0 +1,90 @@
+"""The one way a service app is built: settings in, a FastAPI app with storage, cache, health and metrics out.
+
+Nothing is built at import time. The lifespan owns the resources (driver, descriptor cache, background
+tasks) and publishes them on ``app.state`` for the dependencies in :mod:`registry_core.web.deps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+from fastapi import APIRouter, FastAPI
+
+from registry_core.config import Settings
+from registry_core.registry import Registry
+from registry_core.storage.driver import PathNotFoundError, StorageDriver
+from registry_core.storage.factory import create_driver
+from registry_core.web.caches import create_descriptor_cache
+from registry_core.web.errors import install_error_handlers
+from registry_core.web.health import HealthCheck, health_router
+from registry_core.web.metrics import Metrics, MetricsMiddleware
+
+log = logging.getLogger("registry.app")
+
+BackgroundTask = Callable[[FastAPI], Awaitable[None]]
+"""Runs for the app's lifetime (cancelled at shutdown); reads what it needs from ``app.state``."""
+
+
+def storage_check(driver: StorageDriver) -> HealthCheck:
+    async def check() -> None:
+        with contextlib.suppress(PathNotFoundError):  # reachable, merely empty
+            await driver.list("/")
+
+    return check
+
+
+def build_registry(settings: Settings, driver: StorageDriver) -> Registry:
+    storage = settings.storage
+    return Registry(
+        driver,
+        create_descriptor_cache(settings),
+        delete_enabled=storage.delete.enabled,
+        readonly=storage.maintenance.readonly.enabled,
+        redirect=not storage.redirect.disable,
+        blob_max_age=int(settings.http.blobcachemaxage.total_seconds()),
+    )
+
+
+def create_service_app(
+    title: str,
+    settings: Settings,
+    *,
+    routers: Sequence[APIRouter] = (),
+    with_registry: bool = True,
+    background: Sequence[BackgroundTask] = (),
+) -> FastAPI:
+    """Build one service's app (or, with every router, the all-in-one app)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        driver = None
+        if with_registry:
+            driver = create_driver(settings.storage)
+            app.state.registry = build_registry(settings, driver)
+            app.state.health_checks["storage"] = storage_check(driver)
+        tasks = [asyncio.create_task(task(app), name=f"{title}:{task.__name__}") for task in background]
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            if driver is not None:
+                await driver.aclose()
+
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    metrics = Metrics(title)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.health_checks = {}
+    install_error_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,13 @@
+"""``GET /v2/``: the API version check every client starts with."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["base"])
+
+
+@router.get("/v2/")
+async def api_version() -> JSONResponse:
+    return JSONResponse({}, headers={"Docker-Distribution-API-Version": "registry/2.0"})

@@ -1,0 +1,53 @@
+"""One place where failures become OCI error responses: ``{"errors": [{"code", "message", "detail"}]}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry_core.errors import ErrorCode, RegistryError
+
+log = logging.getLogger("registry.web")
+
+# Statuses starlette raises itself (unknown route, wrong method), in the registry's vocabulary.
+_HTTP_STATUS_CODES: dict[int, ErrorCode] = {404: ErrorCode.NAME_UNKNOWN, 405: ErrorCode.UNSUPPORTED}
+
+
+def error_response(exc: RegistryError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def _registry_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RegistryError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_STATUS_CODES.get(exc.status_code, ErrorCode.UNSUPPORTED)
+    message = "no such route" if exc.status_code == 404 else str(exc.detail)
+    detail = {"method": request.method, "path": request.url.path}
+    return error_response(RegistryError(code, detail, message=message, status=exc.status_code))
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+    return error_response(RegistryError(ErrorCode.UNSUPPORTED, detail, message="invalid request", status=400))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = {"errors": [{"code": "UNKNOWN", "message": "unknown error", "detail": {}}]}
+    return JSONResponse(body, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
