@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
 from registry_core.config import Settings
 from registry_core.registry import Registry
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
@@ -27,6 +28,9 @@ log = logging.getLogger("registry.app")
 BackgroundTask = Callable[[FastAPI], Awaitable[None]]
 """Runs for the app's lifetime (cancelled at shutdown); reads what it needs from ``app.state``."""
 
+Setup = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
+"""A service's own resources: entered at start-up (after storage), exited at shutdown."""
+
 
 def storage_check(driver: StorageDriver) -> HealthCheck:
     async def check() -> None:
@@ -36,16 +40,22 @@ def storage_check(driver: StorageDriver) -> HealthCheck:
     return check
 
 
-def build_registry(settings: Settings, driver: StorageDriver) -> Registry:
+def build_registry(settings: Settings, driver: StorageDriver, cache: BlobDescriptorCacheProvider) -> Registry:
     storage = settings.storage
     return Registry(
         driver,
-        create_descriptor_cache(settings),
+        cache,
         delete_enabled=storage.delete.enabled,
         readonly=storage.maintenance.readonly.enabled,
         redirect=not storage.redirect.disable,
         blob_max_age=int(settings.http.blobcachemaxage.total_seconds()),
     )
+
+
+async def _close(resource: object) -> None:
+    aclose = getattr(resource, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def create_service_app(
@@ -55,27 +65,31 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     with_registry: bool = True,
     background: Sequence[BackgroundTask] = (),
+    setup: Setup | None = None,
 ) -> FastAPI:
     """Build one service's app (or, with every router, the all-in-one app)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        driver = None
-        if with_registry:
-            driver = create_driver(settings.storage)
-            app.state.registry = build_registry(settings, driver)
-            app.state.health_checks["storage"] = storage_check(driver)
-        tasks = [asyncio.create_task(task(app), name=f"{title}:{task.__name__}") for task in background]
-        try:
-            yield
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
-            if driver is not None:
-                await driver.aclose()
+        async with contextlib.AsyncExitStack() as resources:
+            if with_registry:
+                driver = create_driver(settings.storage)
+                resources.push_async_callback(_close, driver)
+                cache = create_descriptor_cache(settings)
+                resources.push_async_callback(_close, cache)
+                app.state.registry = build_registry(settings, driver, cache)
+                app.state.health_checks["storage"] = storage_check(driver)
+            if setup is not None:
+                await resources.enter_async_context(setup(app))
+            tasks = [asyncio.create_task(task(app), name=f"{title}:{task.__name__}") for task in background]
+            try:
+                yield
+            finally:
+                for t in tasks:
+                    t.cancel()
+                for t in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await t
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     metrics = Metrics(title)
