@@ -15,10 +15,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from registry_core.config import Settings
+from registry_core.lease import RedisLease
 from registry_core.purge import PurgeReport, purge_uploads
 from registry_core.storage.driver import StorageDriver
+from registry_core.web.caches import redis_options, redis_url
 
 log = logging.getLogger("registry.purger")
+
+LEASE_KEY = "registry::purger::lease"
 
 
 class PurgeMetrics:
@@ -53,6 +57,23 @@ async def run_once(driver: StorageDriver, settings: Settings, metrics: PurgeMetr
     return report
 
 
+def purge_lease(settings: Settings) -> RedisLease | None:
+    """With Redis configured, the lease that makes one purger act at a time; alone without it."""
+    if not settings.redis.addr:
+        return None
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url(settings.redis), **redis_options(settings.redis))
+    return RedisLease(client, LEASE_KEY, settings.services.purger.lease.total_seconds())
+
+
+async def _keep_renewed(lease: RedisLease) -> None:
+    while True:
+        await asyncio.sleep(lease.ttl_ms / 3000)
+        if lease.held:
+            await lease.acquire()
+
+
 async def purge_loop(app: FastAPI) -> None:
     """Background task for :func:`registry_core.web.app.create_service_app`."""
     settings: Settings = app.state.settings
@@ -62,10 +83,22 @@ async def purge_loop(app: FastAPI) -> None:
         return
     metrics = PurgeMetrics(app.state.metrics.registry)
     driver: StorageDriver = app.state.registry.driver
-    await asyncio.sleep(random.uniform(0, purging.jitter.total_seconds()))
-    while True:
-        try:
-            await run_once(driver, settings, metrics)
-        except Exception:
-            log.exception("purge run failed")
-        await asyncio.sleep(purging.interval.total_seconds())
+    lease = purge_lease(settings)
+    renewer = asyncio.create_task(_keep_renewed(lease)) if lease is not None else None
+    try:
+        await asyncio.sleep(random.uniform(0, purging.jitter.total_seconds()))
+        while True:
+            if lease is None or await lease.acquire():
+                try:
+                    await run_once(driver, settings, metrics)
+                except Exception:
+                    log.exception("purge run failed")
+            else:
+                log.debug("another purger holds the lease; skipping this run")
+            await asyncio.sleep(purging.interval.total_seconds())
+    finally:
+        if renewer is not None:
+            renewer.cancel()
+        if lease is not None:
+            await asyncio.shield(lease.release())
+            await lease.client.aclose()

@@ -1,0 +1,55 @@
+"""A lease in Redis: singleton background work among replicas (one purger acts at a time).
+
+``SET key token NX PX ttl`` acquires; a holder extends its own lease (and only its own: the token is checked
+in a Lua script) and deletes it on release. A holder that dies stops renewing, and the lease expires after
+``ttl`` so another replica takes over. Redis holds nothing else here: losing it loses no data, and without a
+lease nobody acts (the safe side for deletes).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("registry.lease")
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class RedisLease:
+    def __init__(self, client: aioredis.Redis, key: str, ttl_seconds: float) -> None:
+        self.client = client
+        self.key = key
+        self.ttl_ms = max(int(ttl_seconds * 1000), 1)
+        self.token = uuid.uuid4().hex
+        self.held = False
+
+    async def acquire(self) -> bool:
+        """Take the lease if free, or extend it if already ours. False when another holds it or Redis fails."""
+        try:
+            if self.held and await self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms):
+                return True
+            self.held = bool(await self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        except RedisError as exc:
+            log.warning("lease %s: redis unavailable (%s); not acting", self.key, exc)
+            self.held = False
+        return self.held
+
+    async def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            await self.client.eval(_RELEASE, 1, self.key, self.token)
+        except RedisError as exc:
+            log.warning("lease %s: release failed (%s); it expires by itself", self.key, exc)
