@@ -28,7 +28,7 @@ log = logging.getLogger("registry.storage")
 def check_path(path: str, *, root_ok: bool = False) -> str:
     if root_ok and path == "/":
         return path
-    if not isinstance(path, str) or not PATH_RE.match(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
+    if not isinstance(path, str) or not PATH_RE.fullmatch(path) or "/../" in f"{path}/" or "/./" in f"{path}/":
         raise InvalidPathError(str(path), "invalid path")
     return path
 

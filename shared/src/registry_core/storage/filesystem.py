@@ -4,6 +4,11 @@ Every blocking call runs in a worker thread, bounded by a capacity limiter (``ma
 driver's regulator). Whole-file writes go to a temporary file beside the target, are fsynced, then renamed
 over it, so a reader sees the old or the new content and never a torn one. Streaming writers append to the
 target file directly (it is an upload's private data file) and fsync on commit.
+
+A directory exists only as a prefix of some file's path: removing a directory's last file (delete, move,
+cancel) removes the directories it leaves empty, up to the root. Creating a file retries if a concurrent
+removal prunes its fresh parent directory. Temporary names contain ``~``, outside the path grammar, so
+they never shadow a stored path.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ T = TypeVar("T")
 
 READ_CHUNK = 1 << 20
 WRITE_BUFFER = 1 << 20
-TEMP_SUFFIX = ".tmp-"
+TEMP_SUFFIX = "~tmp-"  # "~" is outside the path grammar: no stored path looks like a temp file
+CREATE_ATTEMPTS = 10
 
 
 def _info(path: str, st: os.stat_result) -> FileInfo:
@@ -78,7 +84,7 @@ class FilesystemDriver(StorageDriver):
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 raise PathNotFoundError(path) from None
             size = os.fstat(f.fileno()).st_size
-            if offset > size:
+            if offset < 0 or offset > size:
                 f.close()
                 raise InvalidOffsetError(path, f"offset {offset} beyond size {size}")
             f.seek(offset)
@@ -95,10 +101,9 @@ class FilesystemDriver(StorageDriver):
         full = self._full(path)
 
         def open_for_write() -> BinaryIO:
-            os.makedirs(os.path.dirname(full), exist_ok=True)
-            return open(full, "ab" if append else "wb")
+            return open(full, "ab" if append else "wb")  # the writer closes it
 
-        f = await self._run(open_for_write)
+        f = await self._run(_in_directory, full, open_for_write)
         return _FilesystemWriter(self, full, f, f.tell())
 
     # -- metadata ------------------------------------------------------------------------------------
@@ -128,13 +133,22 @@ class FilesystemDriver(StorageDriver):
     async def move(self, source: str, dest: str) -> None:
         src, dst = self._full(source), self._full(dest)
 
-        def move() -> None:
+        def replace() -> None:
             if not os.path.isfile(src):
                 raise PathNotFoundError(source)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            if os.path.isdir(dst):
+            if os.path.isdir(dst):  # the source may live in it: set the source aside before removing it
+                aside = _temp_name(dst)
+                os.replace(src, aside)
                 shutil.rmtree(dst)
-            os.replace(src, dst)
+                os.replace(aside, dst)
+            else:
+                os.replace(src, dst)
+
+        def move() -> None:
+            if not os.path.isfile(src):  # before creating dest's directories
+                raise PathNotFoundError(source)
+            _in_directory(dst, replace)
+            _prune(os.path.dirname(src), self.root)
 
         await self._run(move)
 
@@ -149,6 +163,7 @@ class FilesystemDriver(StorageDriver):
                     os.unlink(full)
             except (FileNotFoundError, NotADirectoryError):
                 raise PathNotFoundError(path) from None
+            _prune(os.path.dirname(full), self.root)
 
         await self._run(delete)
 
@@ -167,15 +182,46 @@ class FilesystemDriver(StorageDriver):
                     yield sub
 
 
+def _temp_name(full: str) -> str:
+    return f"{full}{TEMP_SUFFIX}{uuid.uuid4().hex}"
+
+
+def _in_directory(full: str, create: Callable[[], T]) -> T:
+    """Create ``full``'s parent directories, then run ``create`` (which makes an entry in the parent).
+
+    A concurrent delete may prune the fresh directories before ``create`` runs; then try again.
+    """
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            return create()
+        except FileNotFoundError:
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _prune(directory: str, root: str) -> None:
+    """Remove ``directory`` and its ancestors below ``root`` while they are empty."""
+    while directory.startswith(root + os.sep):
+        try:
+            os.rmdir(directory)
+        except OSError:  # not empty (or no longer there, or not a directory): stop
+            return
+        directory = os.path.dirname(directory)
+
+
 def _atomic_write(full: str, content: bytes) -> None:
-    directory = os.path.dirname(full)
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{full}{TEMP_SUFFIX}{uuid.uuid4().hex}"
-    try:
+    tmp = _temp_name(full)
+
+    def write_temp() -> None:
         with open(tmp, "wb") as f:
             f.write(content)
             f.flush()
             os.fsync(f.fileno())
+
+    try:
+        _in_directory(tmp, write_temp)
         if os.path.isdir(full):
             shutil.rmtree(full)
         os.replace(tmp, full)
@@ -257,5 +303,6 @@ class _FilesystemWriter(FileWriter):
             self._f.close()
             with _suppress_missing():
                 os.unlink(self._full)
+            _prune(os.path.dirname(self._full), self._driver.root)
 
         await self._driver._run(close_and_remove)

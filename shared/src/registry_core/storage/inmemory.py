@@ -52,7 +52,7 @@ class InMemoryDriver(StorageDriver):
 
     async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:  # type: ignore[override]
         f = self._file(path)
-        if offset > len(f.data):
+        if offset < 0 or offset > len(f.data):
             raise InvalidOffsetError(path, f"offset {offset} beyond size {len(f.data)}")
         view = memoryview(f.data)
         for start in range(offset, len(f.data), CHUNK):
@@ -83,10 +83,10 @@ class InMemoryDriver(StorageDriver):
 
     async def move(self, source: str, dest: str) -> None:
         f = self._file(source)
+        del self._files[source]  # first: dest may be the source itself or a directory above it
         for p in self._below(dest):
             del self._files[p]
         self._files[dest] = f
-        del self._files[source]
         f.modified = datetime.now(UTC)
 
     async def delete(self, path: str) -> None:

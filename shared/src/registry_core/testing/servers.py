@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,3 +84,51 @@ def start_redis(directory: Path, port: int | None = None) -> RedisServer:
         )
     wait_for_port(port, proc, "redis-server")
     return RedisServer(port, proc)
+
+
+@dataclass
+class Process:
+    """A server subprocess on a loopback port, with its log file."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_process(argv: list[str], port: int, log: Path, what: str, env: dict[str, str] | None = None) -> Process:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_port(port, proc, what)
+    except RuntimeError as exc:
+        stop(proc)
+        raise RuntimeError(f"{exc}\n--- {log} ---\n{log.read_text(errors='replace')[-4000:]}") from None
+    return Process(port, proc, log)
+
+
+def start_moto(directory: Path) -> Process:
+    """moto's S3 server mode: a real S3 API over HTTP."""
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    return start_process(argv, port, directory / f"moto-{port}.log", "moto server")
+
+
+def registry_command() -> str:
+    """The ``registry`` console script of the running interpreter's environment."""
+    return str(Path(sys.executable).with_name("registry"))
+
+
+def start_registry(
+    service: str, config: Path, directory: Path, *, port: int | None = None, env: dict[str, str] | None = None
+) -> Process:
+    """``registry serve SERVICE --config CONFIG`` on a free port, once it accepts connections."""
+    port = port or free_port()
+    argv = [registry_command(), "serve", service, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    return start_process(argv, port, directory / f"{service}-{port}.log", f"registry {service}", env)
