@@ -12,5 +12,5 @@ from registry_purger.worker import purge_loop
 
 
 def create_app(settings: Settings) -> FastAPI:
-    routers = list(dict.fromkeys([*READ_ROUTERS, *WRITE_ROUTERS]))  # the shared /v2/ router once
+    routers = list({id(r): r for r in (*READ_ROUTERS, *WRITE_ROUTERS)}.values())  # the shared /v2/ router once
     return create_service_app("registry", settings, routers=routers, background=[purge_loop])
