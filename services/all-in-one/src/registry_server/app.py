@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from blob_read.app import ROUTERS as READ_ROUTERS
-from blob_write.app import ROUTERS as WRITE_ROUTERS
 from fastapi import FastAPI
 
+from blob_read.app import ROUTERS as READ_ROUTERS
+from blob_write.app import ROUTERS as WRITE_ROUTERS
 from registry_core.config import Settings
 from registry_core.web.app import create_service_app
 from registry_purger.worker import purge_loop
