@@ -37,8 +37,8 @@ fmt: install  ## format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## benchmarks side by side with the Go registry
-	$(BIN)/python -m bench
+bench: install  ## RSS growth and throughput across a 1 GiB push and pull (the Go comparison is issue 8)
+	$(BIN)/python -m bench.memory
 
 clean:  ## remove the virtualenv and local data
 	rm -rf $(VENV) data
