@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from registry_core.storage.driver import StorageDriver
+from registry_core.storage.filesystem import FilesystemDriver
+from registry_core.storage.inmemory import InMemoryDriver
 from registry_core.testing.servers import RedisServer, start_moto, start_redis, stop
 
 
@@ -27,3 +32,42 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         stop(server.proc)
+
+
+# -- raw storage drivers, one fixture each, for the service tests' driver matrices -------------------------------
+
+
+@pytest.fixture
+def inmemory_driver() -> StorageDriver:
+    return InMemoryDriver()
+
+
+@pytest.fixture
+def filesystem_driver(tmp_path: Path) -> StorageDriver:
+    return FilesystemDriver(tmp_path / "root")
+
+
+@pytest.fixture(scope="session")
+def s3_test_bucket(moto_server: str) -> str:
+    import boto3
+
+    boto3.client(
+        "s3", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    ).create_bucket(Bucket="service-tests")
+    return "service-tests"
+
+
+@pytest.fixture
+def s3_driver(moto_server: str, s3_test_bucket: str) -> StorageDriver:
+    """An S3 driver on the moto server, under a fresh prefix so tests never see each other's objects."""
+    from registry_core.storage.s3 import S3Driver
+
+    return S3Driver(
+        bucket=s3_test_bucket,
+        regionendpoint=moto_server,
+        rootdirectory=f"t-{uuid.uuid4().hex}",
+        chunksize=5 * 1024 * 1024,
+        accesskey="test",
+        secretkey="test",
+        secure=False,
+    )

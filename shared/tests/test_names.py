@@ -23,6 +23,7 @@ INVALID_NAMES = [
     "a___b",
     "a/b c",
     "a.-b",
+    "a\n",
     "x" * 256,
     "a/" + "b" * 254,
     "ä",
@@ -49,7 +50,7 @@ def test_valid_tags(tag: str) -> None:
     assert is_valid_tag(tag) and validate_tag(tag) == tag
 
 
-@pytest.mark.parametrize("tag", ["", ".x", "-x", "a/b", "a:b", "1" * 129, "sha256:abc", "ä"])
+@pytest.mark.parametrize("tag", ["", ".x", "-x", "latest\n", "a/b", "a:b", "1" * 129, "sha256:abc", "ä"])
 def test_invalid_tags(tag: str) -> None:
     assert not is_valid_tag(tag)
     with pytest.raises(RegistryError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,13 +20,12 @@ from registry_core.blobs.cache import InMemoryDescriptorCache
 from registry_core.registry import Registry
 from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import StorageDriver
-from registry_core.storage.filesystem import FilesystemDriver
-from registry_core.storage.inmemory import InMemoryDriver
 from registry_core.web.errors import install_error_handlers
 
 DRIVERS = [
     pytest.param("inmemory"),
     pytest.param("filesystem"),
+    pytest.param("s3", marks=pytest.mark.s3),
 ]
 
 
@@ -39,16 +37,6 @@ class Service:
 
 MakeService = Callable[..., Service]
 """``make_service(storage=driver, **registry_options)``: the app over a ``Registry`` built with those options."""
-
-
-@pytest.fixture
-def inmemory_driver() -> StorageDriver:
-    return InMemoryDriver()
-
-
-@pytest.fixture
-def filesystem_driver(tmp_path: Path) -> StorageDriver:
-    return FilesystemDriver(tmp_path / "root")
 
 
 @pytest.fixture(params=DRIVERS)

@@ -44,17 +44,22 @@ class Digest:
     @classmethod
     def parse(cls, value: str) -> Digest:
         """Parse and validate ``value``; raise ``RegistryError`` (DIGEST_INVALID / UNSUPPORTED) if bad."""
-        if not isinstance(value, str) or not _DIGEST_RE.match(value):
-            raise RegistryError(ErrorCode.DIGEST_INVALID, detail={"digest": str(value)},
-                                message="invalid digest format")
+        if not isinstance(value, str) or not _DIGEST_RE.fullmatch(value):
+            raise RegistryError(
+                ErrorCode.DIGEST_INVALID, detail={"digest": str(value)}, message="invalid digest format"
+            )
         algorithm, _, encoded = value.partition(":")
         length = ALGORITHMS.get(algorithm)
         if length is None:
-            raise RegistryError(ErrorCode.UNSUPPORTED, detail={"digest": value},
-                                message=f"unsupported digest algorithm {algorithm!r}")
+            raise RegistryError(
+                ErrorCode.UNSUPPORTED, detail={"digest": value}, message=f"unsupported digest algorithm {algorithm!r}"
+            )
         if len(encoded) != length or not all(c in "0123456789abcdef" for c in encoded):
-            raise RegistryError(ErrorCode.DIGEST_INVALID, detail={"digest": value},
-                                message=f"invalid {algorithm} digest: want {length} lowercase hex characters")
+            raise RegistryError(
+                ErrorCode.DIGEST_INVALID,
+                detail={"digest": value},
+                message=f"invalid {algorithm} digest: want {length} lowercase hex characters",
+            )
         return cls(algorithm, encoded)
 
     @classmethod

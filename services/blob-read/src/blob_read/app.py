@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from blob_read import manifest_routes
 from blob_read.routes import router
 from registry_core.config import Settings
 from registry_core.web import base
 from registry_core.web.app import create_service_app
 
-ROUTERS = (base.router, router)
+ROUTERS = (base.router, router, manifest_routes.router)
 
 
 def create_app(settings: Settings) -> FastAPI:
