@@ -14,18 +14,16 @@ from registry_core.purge import parse_started_at, purge_uploads
 from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
 from registry_core.storage.filesystem import FilesystemDriver
-from registry_core.storage.inmemory import InMemoryDriver
 
 NOW = datetime.now(UTC)
 KEEP = Digest.from_bytes(b"keep")
 DAY = timedelta(days=1)
 
 
-@pytest.fixture(params=["inmemory", "filesystem"])
-def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
-    if request.param == "inmemory":
-        return CheckedDriver(InMemoryDriver())
-    return CheckedDriver(FilesystemDriver(tmp_path))
+@pytest.fixture(params=["inmemory", "filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def driver(request: pytest.FixtureRequest) -> StorageDriver:
+    raw: StorageDriver = request.getfixturevalue(f"{request.param}_driver")
+    return CheckedDriver(raw)
 
 
 async def make_upload(driver: StorageDriver, name: str, upload_id: str, started: datetime | None, data: bytes) -> None:
