@@ -1,74 +1,16 @@
-"""A blob-read app over a fresh registry, on every storage driver in :data:`DRIVERS`.
-
-Adding a backend is one line in :data:`DRIVERS` plus a ``<name>_driver`` fixture (S3: on the moto server).
-Only this service's router is mounted (services never import each other); tests arrange content through
-``service.registry``, the same object the routes use.
-"""
+"""The blob-read router on a fresh registry on every storage driver (see :mod:`registry_core.testing.service_app`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter
 
 from blob_read.routes import router
-from registry_core.blobs.cache import InMemoryDescriptorCache
-from registry_core.registry import Registry
-from registry_core.storage.base import CheckedDriver
-from registry_core.storage.driver import StorageDriver
-from registry_core.web.errors import install_error_handlers
+from registry_core.testing.service_app import MakeService, Service, driver, make_service, service
 
-DRIVERS = [
-    pytest.param("inmemory"),
-    pytest.param("filesystem"),
-    pytest.param("s3", marks=pytest.mark.s3),
-]
-
-
-@dataclass
-class Service:
-    client: httpx.AsyncClient
-    registry: Registry
-
-
-MakeService = Callable[..., Service]
-"""``make_service(storage=driver, **registry_options)``: the app over a ``Registry`` built with those options."""
-
-
-@pytest.fixture(params=DRIVERS)
-def driver(request: pytest.FixtureRequest) -> StorageDriver:
-    driver: StorageDriver = request.getfixturevalue(f"{request.param}_driver")
-    return driver
-
-
-def create_app(registry: Registry) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router)
-    app.state.registry = registry
-    return app
+__all__ = ["MakeService", "Service", "driver", "make_service", "service"]
 
 
 @pytest.fixture
-async def make_service(driver: StorageDriver) -> AsyncIterator[MakeService]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(storage: StorageDriver = driver, **options: Any) -> Service:
-        options = {"delete_enabled": True} | options
-        registry = Registry(CheckedDriver(storage), InMemoryDescriptorCache(), **options)
-        transport = httpx.ASGITransport(app=create_app(registry))
-        clients.append(httpx.AsyncClient(transport=transport, base_url="http://registry.test"))
-        return Service(clients[-1], registry)
-
-    yield make
-    for client in clients:
-        await client.aclose()
-
-
-@pytest.fixture
-def service(make_service: MakeService) -> Service:
-    return make_service()
+def service_router() -> APIRouter:
+    return router
