@@ -1,4 +1,5 @@
-"""The ``registry`` command: ``registry serve SERVICE --config FILE [--host H] [--port P]``."""
+"""The ``registry`` command: ``registry serve SERVICE --config FILE [--host H] [--port P]``, and
+``registry garbage-collect`` (:mod:`registry_server.gc_command`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from fastapi import FastAPI
 
 from registry_core.config import ConfigError, Settings, load_settings
+from registry_server import gc_command
 
 SERVICES: dict[str, str] = {
     "all": "registry_server.app",
@@ -40,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", required=True, help="a registry config.yml (the Go registry's shape)")
     serve.add_argument("--host", help="listen address (default: from http.addr)")
     serve.add_argument("--port", type=int, help="listen port (default: from http.addr)")
+    gc_command.add_parser(sub)
     return p
 
 
@@ -79,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == gc_command.COMMAND:
+        return gc_command.run(args)
     return 2
 
 
