@@ -122,12 +122,11 @@ def test_tags_and_delete(registry_server: RunningRegistry, tmp_path: Path) -> No
         push(f"oci:{source.root}:v1", f"docker://{repository}:{tag}", tmp_path)
     listed = json.loads(skopeo("list-tags", "--tls-verify=false", f"docker://{repository}"))
     assert listed["Tags"] == tags
+    catalog = httpx.get(f"{registry_server.url}/v2/_catalog", params={"n": 1000}).json()["repositories"]
+    assert "skopeo/tagged" in catalog
 
     skopeo("delete", "--tls-verify=false", f"docker://{repository}:t0")  # deletes the manifest by digest
     response = httpx.get(f"{registry_server.url}/v2/skopeo/tagged/tags/list")
     assert response.json() == {"name": "skopeo/tagged", "tags": []}  # every tag pointed at it
     gone = httpx.get(f"{registry_server.url}/v2/skopeo/tagged/manifests/t1", headers=ACCEPT)
     assert gone.status_code == 404
-
-    catalog = httpx.get(f"{registry_server.url}/v2/_catalog").json()["repositories"]
-    assert "skopeo/tagged" in catalog

@@ -127,18 +127,26 @@ REPOS = ["a", "a/b", "a/b/c", "a-b", "a0", "b", "library/ubuntu", "z/deep/down/h
 
 
 async def make_repos(driver: StorageDriver, names: list[str]) -> None:
-    markers = [paths.layer_link, paths.manifest_revision_link]
-    for i, name in enumerate(names):
-        await driver.put_content(markers[i % 2](name, Digest.from_bytes(name.encode())), b"x")
+    for name in names:
+        digest = Digest.from_bytes(name.encode())
+        await driver.put_content(paths.layer_link(name, digest), b"x")
+        await driver.put_content(paths.manifest_revision_link(name, digest), b"x")
 
 
 async def test_catalog_order_is_component_wise(driver: StorageDriver) -> None:
     await make_repos(driver, REPOS)
-    await driver.put_content(paths.upload_started_at("uploads/only", "u1"), b"2024-01-01T00:00:00Z")
     await driver.put_content(paths.repository("not/a/repo") + "/stray", b"x")
     page = await list_repositories(driver, 100)
-    expected = ["a", "a/b", "a/b/c", "a-b", "a0", "b", "library/ubuntu", "uploads/only", "z/deep/down/here"]
-    assert (page.items, page.more) == (expected, False)
+    assert (page.items, page.more) == (REPOS, False)
+
+
+async def test_a_repository_is_one_with_manifests(driver: StorageDriver) -> None:
+    """As the Go registry (3.0): blobs or an upload alone, a push in progress, do not make a repository."""
+    await make_repos(driver, ["pushed"])
+    await driver.put_content(paths.upload_started_at("uploads/only", "u1"), b"2024-01-01T00:00:00Z")
+    await driver.put_content(paths.layer_link("layers/only", Digest.from_bytes(b"l")), b"x")
+    await driver.put_content(paths.tag_current_link("tagged/only", "t"), b"x")
+    assert (await list_repositories(driver, 100)).items == ["pushed", "tagged/only"]
 
 
 async def test_catalog_pages(driver: StorageDriver) -> None:

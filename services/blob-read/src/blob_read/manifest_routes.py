@@ -8,17 +8,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from blob_read.routes import _etag_matches  # one If-None-Match rule for blobs and manifests
 from registry_core.manifests import (
     ManifestStore,
     Page,
     list_repositories,
     page_after,
     parse_digest,
+    parse_lookup,
     parse_page_size,
-    parse_reference,
 )
 from registry_core.manifests.mediatypes import OCI_INDEX
+from registry_core.web.conditional import not_modified
 from registry_core.web.deps import RegistryDep
 
 router = APIRouter(tags=["manifests"])
@@ -30,9 +30,9 @@ CATALOG_PAGE = 100
 @router.api_route("/v2/{name:path}/manifests/{reference}", methods=["GET", "HEAD"])
 async def get_manifest(name: str, reference: str, request: Request, registry: RegistryDep) -> Response:
     store = ManifestStore.of(registry.repository(name))
-    descriptor = await store.stat(parse_reference(reference))
+    descriptor = await store.stat(parse_lookup(reference))
     headers = {"Docker-Content-Digest": str(descriptor.digest), "ETag": f'"{descriptor.digest}"'}
-    if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+    if not_modified(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     manifest = await store.read(descriptor)
     headers["Content-Length"] = str(len(manifest.payload))

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from registry_core.descriptor import Descriptor
 from registry_core.digest import Digest
 from registry_core.errors import ErrorCode, RegistryError
+from registry_core.web.conditional import not_modified
 from registry_core.web.deps import RegistryDep
 
 router = APIRouter(tags=["blobs"])
@@ -31,7 +32,7 @@ async def get_blob(name: str, digest: str, request: Request, registry: RegistryD
     descriptor = await blobs.stat(Digest.parse(digest))
     headers = _blob_headers(descriptor, registry.blob_max_age)
 
-    if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+    if not_modified(request, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     if request.method == "GET" and registry.redirect and (url := await blobs.url_for(descriptor)):
         return RedirectResponse(url, status_code=307, headers={"Docker-Content-Digest": str(descriptor.digest)})
@@ -57,14 +58,6 @@ def _blob_headers(descriptor: Descriptor, max_age: int) -> dict[str, str]:
         "Content-Type": "application/octet-stream",
         "Accept-Ranges": "bytes",
     }
-
-
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """Weak comparison, as ``If-None-Match`` asks (RFC 9110 §13.1.2)."""
-    if if_none_match is None:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 def _requested_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from contextlib import suppress
 from registry_core import paths
 from registry_core.blobs.interfaces import BlobUnknownError
 from registry_core.descriptor import DEFAULT_MEDIA_TYPE, Descriptor
-from registry_core.digest import Digest
+from registry_core.digest import CANONICAL_ALGORITHM, Digest
 from registry_core.storage.driver import PathNotFoundError, StorageDriver, StorageError, UnsupportedMethodError
 
 
@@ -67,8 +67,10 @@ class BlobStore:
         except UnsupportedMethodError:
             return None
 
-    async def put(self, content: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> Descriptor:
-        descriptor = Descriptor(Digest.from_bytes(content), len(content), media_type)
+    async def put(
+        self, content: bytes, media_type: str = DEFAULT_MEDIA_TYPE, algorithm: str = CANONICAL_ALGORITHM
+    ) -> Descriptor:
+        descriptor = Descriptor(Digest.from_bytes(content, algorithm), len(content), media_type)
         if not await self.exists(descriptor.digest):
             await self.driver.put_content(paths.blob_data(descriptor.digest), content)
         return descriptor

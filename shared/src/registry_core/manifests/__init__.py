@@ -10,7 +10,7 @@ from __future__ import annotations
 from registry_core.manifests.catalog import list_repositories
 from registry_core.manifests.pagination import MAX_PAGE, Page, page_after, parse_page_size
 from registry_core.manifests.parser import MAX_MANIFEST_SIZE, ContentDescriptor, Manifest, parse_manifest
-from registry_core.manifests.reference import Reference, parse_digest, parse_reference
+from registry_core.manifests.reference import Reference, parse_digest, parse_lookup, parse_reference
 from registry_core.manifests.referrers import ReferrerDescriptor, ReferrerIndex
 from registry_core.manifests.store import ManifestStore, PutResult, StoredManifest
 from registry_core.manifests.tags import TagStore
@@ -31,6 +31,7 @@ __all__ = [
     "list_repositories",
     "page_after",
     "parse_digest",
+    "parse_lookup",
     "parse_manifest",
     "parse_page_size",
     "parse_reference",

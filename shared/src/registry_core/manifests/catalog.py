@@ -1,9 +1,10 @@
 """The catalog: every repository, in the Go registry's order, a page at a time, without reading repositories.
 
-A repository is a directory under ``repositories/`` holding ``_manifests``, ``_layers`` or ``_uploads``; names
-nest (``a`` and ``a/b`` can both be repositories). The walk lists directories only, never descends into a ``_``
-directory, and skips whole subtrees that sort before ``last``, so a page costs about as many ``list`` calls as it
-has entries, however many repositories there are.
+A repository is a directory under ``repositories/`` holding ``_manifests``, as in the Go registry since 3.0
+(``handleRepository``; 2.8 looked for ``_layers``): blobs or uploads alone, as a push in progress leaves them,
+do not make a repository. Names nest (``a`` and ``a/b`` can both be repositories). The walk lists directories
+only, never descends into a ``_`` directory, and skips whole subtrees that sort before ``last``, so a page costs
+about as many ``list`` calls as it has entries, however many repositories there are.
 
 Order is component-wise (``a/b`` before ``a-b``: the Go registry's ``lessPath``), which is what listing each
 directory in sorted order yields, and what comparing names as tuples of components gives.
@@ -18,7 +19,7 @@ from registry_core import paths
 from registry_core.manifests.pagination import Page
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
 
-REPOSITORY_MARKERS = frozenset({"_manifests", "_layers", "_uploads"})
+REPOSITORY_MARKER = "_manifests"
 
 Components = tuple[str, ...]
 
@@ -43,7 +44,7 @@ async def _repositories(driver: StorageDriver, prefix: Components, after: Compon
         children = [child.rsplit("/", 1)[1] for child in await driver.list(directory)]
     except PathNotFoundError:
         return
-    if prefix and (after is None or prefix > after) and REPOSITORY_MARKERS.intersection(children):
+    if prefix and (after is None or prefix > after) and REPOSITORY_MARKER in children:
         yield "/".join(prefix)
     for child in children:
         if child.startswith("_"):

@@ -7,7 +7,8 @@ Stored beside the Go layout (which has no place for it; its catalog and GC skip 
 Each link holds exactly the descriptor the referrers API returns (``mediaType``, ``digest``, ``size``,
 ``artifactType``, ``annotations``), so listing reads only these small files and never the manifests, and never
 scans the repository. The manifest store keeps it: an entry is written after the manifest's revision link and
-removed before it.
+removed before it. A registry that does not keep the index (the Go registry, on a shared root) may delete the
+manifest and leave the entry: listing skips an entry whose revision link is gone.
 """
 
 from __future__ import annotations
@@ -56,8 +57,7 @@ class ReferrerIndex:
 
     async def list(self, subject: Digest, artifact_type: str | None = None) -> list[ReferrerDescriptor]:
         """The referrers of ``subject``, optionally only those of ``artifact_type``; ``[]`` if there are none."""
-        links = [paths.referrer_link(self.name, subject, r) for r in await self._referrers(subject)]
-        entries = await bounded_map(self._read, links)
+        entries = await bounded_map(lambda referrer: self._read(subject, referrer), await self._referrers(subject))
         found = [entry for entry in entries if entry is not None]
         return found if artifact_type is None else [e for e in found if e.get("artifactType") == artifact_type]
 
@@ -78,10 +78,12 @@ class ReferrerIndex:
         except PathNotFoundError:
             return []
 
-    async def _read(self, path: str) -> ReferrerDescriptor | None:
+    async def _read(self, subject: Digest, referrer: Digest) -> ReferrerDescriptor | None:
+        path = paths.referrer_link(self.name, subject, referrer)
         try:
+            await self.driver.stat(paths.manifest_revision_link(self.name, referrer))
             content = await self.driver.get_content(path)
-        except PathNotFoundError:  # removed since it was listed
+        except PathNotFoundError:  # the manifest was deleted (maybe by another registry), or the entry removed
             return None
         try:
             entry = json.loads(content)

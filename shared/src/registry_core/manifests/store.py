@@ -23,7 +23,7 @@ from registry_core.blobs.interfaces import BlobStatter, BlobUnknownError
 from registry_core.blobs.linked import LinkedBlobStore
 from registry_core.blobs.store import BlobStore
 from registry_core.descriptor import Descriptor
-from registry_core.digest import CANONICAL_ALGORITHM, Digest
+from registry_core.digest import Digest
 from registry_core.errors import ErrorCode, RegistryError
 from registry_core.manifests.concurrency import bounded_map
 from registry_core.manifests.parser import ContentDescriptor, Manifest, parse_manifest, stored_media_type
@@ -141,7 +141,7 @@ class ManifestStore:
         manifest = parse_manifest(payload, content_type)
         digest = _digest(payload, reference)
         await self._verify(manifest)
-        descriptor = await self._put_blob(payload, digest, manifest.media_type)
+        descriptor = await self.store.put(payload, manifest.media_type, digest.algorithm)
         await self.revisions.link(descriptor)
         if manifest.subject is not None:
             entry = referrer_descriptor(manifest, digest, len(payload))
@@ -194,15 +194,6 @@ class ManifestStore:
                     {"digest": str(descriptor.digest)},
                     message=f"manifest references {descriptor.digest}, unknown to this repository",
                 )
-
-    async def _put_blob(self, payload: bytes, digest: Digest, media_type: str) -> Descriptor:
-        if digest.algorithm == CANONICAL_ALGORITHM:
-            return await self.store.put(payload, media_type)
-        # BlobStore.put hashes with the canonical algorithm only; a manifest put by a sha512 digest is stored
-        # under that digest (the caller verified it).
-        if not await self.store.exists(digest):
-            await self.store.driver.put_content(paths.blob_data(digest), payload)
-        return Descriptor(digest, len(payload), media_type)
 
 
 def _digest(payload: bytes, reference: Reference) -> Digest:

@@ -1,10 +1,12 @@
-"""Real servers for tests, started as subprocesses on free loopback ports (redis-server, moto's S3 server).
+"""Real servers for tests, started as subprocesses on free loopback ports (redis-server, moto's S3 server, this
+registry, and the Go registry for interoperability tests).
 
 Shipped with the core package so that every test folder, and the benchmarks, start them the same way.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 START_TIMEOUT = 30.0
+GO_REGISTRY = "/usr/bin/docker-registry"
+"""The Go registry (``distribution`` 2.8) as Debian's ``docker-registry`` package installs it."""
 
 
 def free_port() -> int:
@@ -132,3 +136,24 @@ def start_registry(
     port = port or free_port()
     argv = [registry_command(), "serve", service, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     return start_process(argv, port, directory / f"{service}-{port}.log", f"registry {service}", env)
+
+
+def go_registry_binary() -> str | None:
+    """The Go registry's executable: :data:`GO_REGISTRY`, else ``docker-registry`` on ``PATH``; ``None`` if absent."""
+    return GO_REGISTRY if os.access(GO_REGISTRY, os.X_OK) else shutil.which("docker-registry")
+
+
+def start_go_registry(
+    config: Path, directory: Path, *, port: int | None = None, env: dict[str, str] | None = None
+) -> Process:
+    """``docker-registry serve CONFIG`` on a free loopback port (``REGISTRY_HTTP_ADDR`` overrides the config's
+    ``http.addr``, as the Go registry lets any key be overridden), once it accepts connections."""
+    binary = go_registry_binary()
+    if binary is None:
+        raise RuntimeError("the Go registry is not installed (apt-get install docker-registry; .ci/run does it)")
+    port = port or free_port()
+    if port == 5000:
+        raise ValueError("port 5000 is the development registry's (make run); use another")
+    environment = {**os.environ, "REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}", **(env or {})}
+    log = directory / f"go-registry-{port}.log"
+    return start_process([binary, "serve", str(config)], port, log, "the Go registry", environment)
