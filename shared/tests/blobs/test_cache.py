@@ -27,11 +27,37 @@ class UnreachableCache:
     async def stat(self, digest: Digest) -> Descriptor:
         raise DescriptorCacheError("connection refused")
 
+    async def generation(self) -> int:
+        raise DescriptorCacheError("connection refused")
+
+    async def fill(self, digest: Digest, descriptor: Descriptor, generation: int) -> bool:
+        raise DescriptorCacheError("connection refused")
+
     async def set_descriptor(self, digest: Digest, descriptor: Descriptor) -> None:
         raise DescriptorCacheError("connection refused")
 
     async def clear(self, digest: Digest) -> None:
         raise DescriptorCacheError("connection refused")
+
+
+class SwitchableCache(InMemoryDescriptorCache):
+    """An in-memory cache that can be taken down and brought back, keeping its entries (a frozen Redis)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise DescriptorCacheError("timed out")
+
+    async def stat(self, digest: Digest) -> Descriptor:
+        self._check()
+        return await super().stat(digest)
+
+    async def clear(self, digest: Digest) -> None:
+        self._check()
+        await super().clear(digest)
 
 
 class Clock:
@@ -148,11 +174,55 @@ async def test_a_failing_cache_never_fails_a_request(store: BlobStore) -> None:
     statter = CachedBlobStatter(UnreachableCache(), store)
 
     assert await statter.stat(stored.digest) == stored
-    await statter.set_descriptor(stored.digest, stored)
+    assert await statter.generation() is None
+    await statter.fill(stored.digest, stored, 0)
     await statter.clear(stored.digest)
     with pytest.raises(BlobUnknownError):
         await statter.stat(B.digest)
     assert statter.stats.errors == 4
+
+
+async def test_a_fill_racing_a_delete_is_dropped(store: BlobStore) -> None:
+    """Storage answers, then a delete clears the cache before the fill: the old answer must not be cached."""
+    stored = await store.put(b"a")
+    cache = InMemoryDescriptorCache()
+
+    class DeletedMeanwhile:
+        async def stat(self, digest: Digest) -> Descriptor:
+            descriptor = await store.stat(digest)
+            await cache.clear(digest)
+            return descriptor
+
+    statter = CachedBlobStatter(cache, DeletedMeanwhile())
+    assert await statter.stat(stored.digest) == stored  # served: it was there when asked
+    with pytest.raises(BlobUnknownError):
+        await cache.stat(stored.digest)  # but not cached
+
+
+async def test_a_failed_clear_is_retried_and_the_cache_is_not_trusted_meanwhile(store: BlobStore) -> None:
+    cache, stats = SwitchableCache(), CacheStats()
+    await cache.set_descriptor(A.digest, A)  # cached; storage no longer has it (the link was removed)
+    cache.down = True
+    await CachedBlobStatter(cache, store, stats).clear(A.digest)
+    assert len(stats.backlog) == 1 and stats.errors == 1
+
+    cache.down = False  # back, still holding the stale entry
+    with pytest.raises(BlobUnknownError):
+        await CachedBlobStatter(cache, store, stats).stat(A.digest)  # the backlog is flushed first
+    assert len(stats.backlog) == 0
+    with pytest.raises(BlobUnknownError):
+        await cache.stat(A.digest)
+
+
+async def test_while_clears_are_pending_stats_skip_the_cache(store: BlobStore) -> None:
+    cache, stats = SwitchableCache(), CacheStats()
+    await cache.set_descriptor(A.digest, A)
+    cache.down = True
+    await CachedBlobStatter(cache, store, stats).clear(A.digest)
+    with pytest.raises(BlobUnknownError):
+        await CachedBlobStatter(cache, store, stats).stat(A.digest)
+    assert stats.hits == 0 and len(stats.backlog) == 1
+    assert await stats.backlog.flush() is False
 
 
 async def test_cache_failures_are_logged_rate_limited(store: BlobStore, caplog: pytest.LogCaptureFixture) -> None:

@@ -168,6 +168,39 @@ async def test_unlink_clears_the_cache(store: BlobStore) -> None:
         await repo.stat(DIGEST)
 
 
+async def test_unlinking_a_missing_link_still_clears_a_stale_entry(store: BlobStore, driver: CheckedDriver) -> None:
+    cache = InMemoryDescriptorCache()
+    repo = linked(store, cache=cache.repository("a/b"))
+    await repo.put(CONTENT)
+    await driver.delete(paths.layer_link("a/b", DIGEST))  # gone behind the cache's back
+
+    with pytest.raises(BlobUnknownError):
+        await repo.unlink(DIGEST)
+    with pytest.raises(BlobUnknownError):
+        await cache.repository("a/b").stat(DIGEST)
+
+
+async def test_a_link_written_while_an_unlink_clears_is_not_cached(store: BlobStore, driver: CheckedDriver) -> None:
+    """Link: read the generation, write the link; a delete then removes it and clears; the late fill is dropped."""
+    cache = InMemoryDescriptorCache()
+    repo = linked(store, cache=cache.repository("a/b"))
+    await store.put(CONTENT)
+    put_content = driver.put_content
+
+    async def then_deleted(path: str, content: bytes) -> None:
+        await put_content(path, content)
+        await linked(store, cache=cache.repository("a/b")).unlink(DIGEST)
+
+    driver.put_content = then_deleted  # type: ignore[method-assign]
+    await repo.link(DESCRIPTOR)
+    driver.put_content = put_content  # type: ignore[method-assign]
+
+    with pytest.raises(BlobUnknownError):
+        await cache.repository("a/b").stat(DIGEST)
+    with pytest.raises(BlobUnknownError):
+        await repo.stat(DIGEST)
+
+
 async def test_the_cache_does_not_leak_between_repositories(store: BlobStore) -> None:
     cache = InMemoryDescriptorCache()
     await linked(store, "a", cache=cache.repository("a")).put(CONTENT)

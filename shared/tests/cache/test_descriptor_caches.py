@@ -1,24 +1,27 @@
 """One suite for every blob descriptor cache: in-memory, Redis (a real redis-server) and remote (the
-descriptor-cache service's API through its HTTP client)."""
+descriptor-cache service, a real process on that Redis, through its HTTP client)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from descriptor_cache.app import create_app
 from registry_core.blobs.cache import CachedBlobStatter, InMemoryDescriptorCache
-from registry_core.blobs.interfaces import BlobDescriptorCacheProvider, BlobUnknownError, DescriptorCacheError
+from registry_core.blobs.interfaces import (
+    BlobDescriptorCacheProvider,
+    BlobDescriptorService,
+    BlobUnknownError,
+    CacheMiss,
+    DescriptorCacheError,
+)
 from registry_core.blobs.redis_cache import RedisDescriptorCache
 from registry_core.blobs.remote_cache import RemoteDescriptorCache
-from registry_core.config import load_settings
 from registry_core.descriptor import Descriptor
 from registry_core.digest import Digest
-from registry_core.testing.servers import RedisServer, free_port
+from registry_core.testing.servers import Process, RedisServer, free_port, start_registry, stop
 
 
 def digest_of(text: str) -> Digest:
@@ -30,20 +33,32 @@ def descriptor(text: str, media_type: str = "application/octet-stream") -> Descr
 
 
 @pytest.fixture
-async def remote_cache(tmp_path: Any) -> AsyncIterator[RemoteDescriptorCache]:
-    settings = load_settings(None, env={"REGISTRY_STORAGE": "inmemory"})
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cache")
-        cache = RemoteDescriptorCache("http://cache", client=client)
-        yield cache
-        await cache.aclose()
-
-
-@pytest.fixture
 async def redis_cache(redis_server: RedisServer) -> AsyncIterator[RedisDescriptorCache]:
     cache = RedisDescriptorCache.from_url(redis_server.url, socket_timeout=0.5)
     await cache.client.flushdb()
+    yield cache
+    await cache.aclose()
+
+
+@pytest.fixture(scope="session")
+def descriptor_cache_service(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Process]:
+    """``registry serve descriptor-cache`` on the session's redis-server (tests flush it)."""
+    directory = tmp_path_factory.mktemp("descriptor-cache")
+    config = directory / "config.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  inmemory:\nredis:\n  addr: {redis_server.addr}\n")
+    process = start_registry("descriptor-cache", config, directory)
+    try:
+        yield process
+    finally:
+        stop(process.proc)
+
+
+@pytest.fixture
+async def remote_cache(
+    descriptor_cache_service: Process, redis_cache: RedisDescriptorCache
+) -> AsyncIterator[RemoteDescriptorCache]:
+    """The service's HTTP client, over real HTTP; ``redis_cache`` has flushed the service's Redis."""
+    cache = RemoteDescriptorCache(descriptor_cache_service.url, timeout=5)
     yield cache
     await cache.aclose()
 
@@ -96,6 +111,43 @@ async def test_repository_media_type_overrides(cache: BlobDescriptorCacheProvide
     assert (await cache.repository("x").stat(d.digest)).media_type == d.media_type
 
 
+def scopes(cache: BlobDescriptorCacheProvider) -> list[BlobDescriptorService]:
+    return [cache, cache.repository("team/a")]
+
+
+async def test_a_miss_carries_the_generation_and_clears_raise_it(cache: BlobDescriptorCacheProvider) -> None:
+    d = descriptor("generations")
+    for scope in scopes(cache):
+        with pytest.raises(CacheMiss) as miss:
+            await scope.stat(d.digest)
+        assert miss.value.generation == await scope.generation()
+        await scope.clear(d.digest)
+        assert await scope.generation() > miss.value.generation
+
+
+async def test_a_fill_after_a_clear_is_refused(cache: BlobDescriptorCacheProvider) -> None:
+    """Read the generation, (read storage), a delete clears, then fill: the fill must not land."""
+    d = descriptor("racing a delete")
+    for scope in scopes(cache):
+        seen = await scope.generation()
+        await scope.clear(d.digest)
+        assert await scope.fill(d.digest, d, seen) is False
+        with pytest.raises(BlobUnknownError):
+            await scope.stat(d.digest)
+
+        assert await scope.fill(d.digest, d, await scope.generation()) is True
+        assert await scope.stat(d.digest) == d
+
+
+async def test_a_scoped_fill_is_membership_in_that_repository_only(cache: BlobDescriptorCacheProvider) -> None:
+    d = descriptor("scoped fill")
+    a = cache.repository("team/a")
+    assert await a.fill(d.digest, d, await a.generation())
+    assert await cache.stat(d.digest) == d
+    with pytest.raises(BlobUnknownError):
+        await cache.repository("team/b").stat(d.digest)
+
+
 async def dead_redis() -> RedisDescriptorCache:
     return RedisDescriptorCache.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
 
@@ -117,7 +169,7 @@ async def test_unreachable_backend_is_a_cache_error_and_statter_falls_back(make:
     await truth.set_descriptor(d.digest, d)
     statter = CachedBlobStatter(dead, truth)
     assert await statter.stat(d.digest) == d
-    await statter.set_descriptor(d.digest, d)  # swallowed and counted
+    assert await statter.generation() is None  # swallowed and counted
     assert statter.stats.errors == 2 and statter.stats.hits == 0
     await dead.aclose()
 
@@ -133,3 +185,8 @@ async def test_redis_keys_are_the_go_registry_keys(redis_cache: RedisDescriptorC
     }
     assert await client.smembers("repository::lib/x::blobs") == {str(d.digest).encode()}
     assert await client.hget(f"repository::lib/x::blobs::{d.digest}", "mediatype") == b"application/octet-stream"
+
+    await redis_cache.repository("lib/x").clear(d.digest)
+    assert await client.smembers("repository::lib/x::blobs") == set()
+    assert not await client.exists(f"repository::lib/x::blobs::{d.digest}")
+    assert await client.get("repository::lib/x::generation") == b"1"

@@ -2,9 +2,13 @@
 
     GET|PUT|DELETE /v1/descriptors/<digest>
     GET|PUT|DELETE /v1/repositories/<name>/descriptors/<digest>
+    GET            /v1/generation
+    GET            /v1/repositories/<name>/generation
 
-GET answers 200 with ``{"digest", "size", "mediaType"}`` or 404; PUT takes the same body (204); DELETE is
-idempotent (204). A backend failure (Redis down) is 503, which clients treat as a cache failure.
+GET answers 200 with ``{"digest", "size", "mediaType"}``, or 404 with ``{"generation"}`` (the scope's, see
+``registry_core.blobs.interfaces``); PUT takes the same body (204), and with ``?generation=N`` is a fill,
+refused with 409 if the scope was cleared since; DELETE is idempotent and raises the generation (204).
+A backend failure (Redis down) is 503, which clients treat as a cache failure.
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from registry_core.blobs.interfaces import (
     BlobDescriptorCacheProvider,
     BlobDescriptorService,
-    BlobUnknownError,
+    CacheMiss,
     DescriptorCacheError,
 )
 from registry_core.blobs.remote_cache import descriptor_to_json
@@ -42,6 +46,7 @@ def get_cache(request: Request) -> BlobDescriptorCacheProvider:
 
 
 CacheDep = Annotated[BlobDescriptorCacheProvider, Depends(get_cache)]
+Generation = Annotated[int | None, Query(ge=0)]
 
 
 def _unavailable(exc: DescriptorCacheError) -> JSONResponse:
@@ -54,9 +59,9 @@ async def _stat(request: Request, service: BlobDescriptorService, digest: str) -
     start = time.perf_counter()
     try:
         descriptor = await service.stat(Digest.parse(digest))
-    except BlobUnknownError:
+    except CacheMiss as miss:
         metrics.misses.inc()
-        return Response(status_code=404)
+        return JSONResponse({"generation": miss.generation}, status_code=404)
     except DescriptorCacheError as exc:
         metrics.errors.inc()
         return _unavailable(exc)
@@ -66,10 +71,25 @@ async def _stat(request: Request, service: BlobDescriptorService, digest: str) -
     return JSONResponse(descriptor_to_json(descriptor))
 
 
-async def _set(request: Request, service: BlobDescriptorService, digest: str, body: DescriptorBody) -> Response:
-    parsed = Digest.parse(digest)
+async def _generation(request: Request, service: BlobDescriptorService) -> Response:
     try:
-        await service.set_descriptor(parsed, Descriptor(Digest.parse(body.digest), body.size, body.mediaType))
+        generation = await service.generation()
+    except DescriptorCacheError as exc:
+        request.app.state.cache_metrics.errors.inc()
+        return _unavailable(exc)
+    return JSONResponse({"generation": generation})
+
+
+async def _set(
+    request: Request, service: BlobDescriptorService, digest: str, body: DescriptorBody, generation: int | None
+) -> Response:
+    parsed = Digest.parse(digest)
+    descriptor = Descriptor(Digest.parse(body.digest), body.size, body.mediaType)
+    try:
+        if generation is None:
+            await service.set_descriptor(parsed, descriptor)
+        elif not await service.fill(parsed, descriptor, generation):
+            return Response(status_code=409)
     except DescriptorCacheError as exc:
         request.app.state.cache_metrics.errors.inc()
         return _unavailable(exc)
@@ -91,13 +111,25 @@ async def stat_global(request: Request, cache: CacheDep, digest: str) -> Respons
 
 
 @router.put("/v1/descriptors/{digest}", status_code=204)
-async def set_global(request: Request, cache: CacheDep, digest: str, body: DescriptorBody) -> Response:
-    return await _set(request, cache, digest, body)
+async def set_global(
+    request: Request, cache: CacheDep, digest: str, body: DescriptorBody, generation: Generation = None
+) -> Response:
+    return await _set(request, cache, digest, body, generation)
 
 
 @router.delete("/v1/descriptors/{digest}", status_code=204)
 async def clear_global(request: Request, cache: CacheDep, digest: str) -> Response:
     return await _clear(request, cache, digest)
+
+
+@router.get("/v1/generation")
+async def generation_global(request: Request, cache: CacheDep) -> Response:
+    return await _generation(request, cache)
+
+
+@router.get("/v1/repositories/{name:path}/generation")
+async def generation_scoped(request: Request, cache: CacheDep, name: str) -> Response:
+    return await _generation(request, cache.repository(validate_name(name)))
 
 
 @router.get("/v1/repositories/{name:path}/descriptors/{digest}")
@@ -106,8 +138,10 @@ async def stat_scoped(request: Request, cache: CacheDep, name: str, digest: str)
 
 
 @router.put("/v1/repositories/{name:path}/descriptors/{digest}", status_code=204)
-async def set_scoped(request: Request, cache: CacheDep, name: str, digest: str, body: DescriptorBody) -> Response:
-    return await _set(request, cache.repository(validate_name(name)), digest, body)
+async def set_scoped(
+    request: Request, cache: CacheDep, name: str, digest: str, body: DescriptorBody, generation: Generation = None
+) -> Response:
+    return await _set(request, cache.repository(validate_name(name)), digest, body, generation)
 
 
 @router.delete("/v1/repositories/{name:path}/descriptors/{digest}", status_code=204)

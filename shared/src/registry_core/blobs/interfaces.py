@@ -4,7 +4,7 @@ As the Go registry's ``blobs.go``: depend on the smallest role you need. Everyth
 protocols fit the in-memory implementations here and the Redis / remote ones that come later::
 
     BlobStatter                 stat(digest) -> Descriptor                 (BlobUnknownError if absent)
-     └── BlobDescriptorService  + set_descriptor, clear                    (caches and the truth behind them)
+     └── BlobDescriptorService  + generation, fill, set_descriptor, clear  (caches and the truth behind them)
           └── BlobDescriptorCacheProvider  + repository(name) -> scoped BlobDescriptorService
     BlobProvider                get(digest) -> bytes, reader(descriptor, offset, length) -> byte stream
     BlobRedirector              url_for(descriptor) -> a direct URL, or None
@@ -17,6 +17,11 @@ protocols fit the in-memory implementations here and the Redis / remote ones tha
 Errors are :class:`~registry_core.errors.RegistryError` subclasses, so the web layer reports them with their
 OCI code and callers can still tell them apart by type. The cache layer relies on that: a
 :class:`BlobUnknownError` from a cache is a miss; any other exception from a cache is a cache *failure*.
+
+Caches fill without races through *generations*: every clear in a scope (the global one, or one repository's)
+raises its generation; a miss (:class:`CacheMiss`) carries the generation seen, and ``fill`` sets an entry
+only if the scope's generation has not moved since. So an answer read from storage before a delete can never
+be cached after that delete's clear, in any process.
 """
 
 from __future__ import annotations
@@ -71,6 +76,14 @@ class DigestMismatchError(RegistryError):
         super().__init__(ErrorCode.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)})
 
 
+class CacheMiss(BlobUnknownError):
+    """A cache has no entry for ``digest``; ``generation`` is its scope's generation when it looked."""
+
+    def __init__(self, digest: Digest, generation: int) -> None:
+        super().__init__(digest)
+        self.generation = generation
+
+
 class DescriptorCacheError(Exception):
     """A cache backend failed (unreachable, timed out, bad answer). Never a client error: callers fall back."""
 
@@ -90,14 +103,29 @@ class BlobStatter(Protocol):
 
 
 class BlobDescriptorService(BlobStatter, Protocol):
-    """Descriptors by digest, settable: what caches implement (Go: left off ``BlobService`` on purpose)."""
+    """Descriptors by digest, settable: what caches implement (Go: left off ``BlobService`` on purpose).
+
+    ``stat`` raises :class:`CacheMiss` (a ``BlobUnknownError``) for an absent entry.
+    """
+
+    async def generation(self) -> int:
+        """This scope's generation: a number that grows (at least) with every ``clear`` in the scope."""
+        ...
+
+    async def fill(self, digest: Digest, descriptor: Descriptor, generation: int) -> bool:
+        """Remember ``descriptor`` unless the scope was cleared since ``generation`` was read; whether it did.
+
+        The way to cache what was read from storage: read ``generation`` (or take a miss's) *before* reading
+        or writing storage, fill after.
+        """
+        ...
 
     async def set_descriptor(self, digest: Digest, descriptor: Descriptor) -> None:
-        """Remember ``descriptor`` for ``digest``."""
+        """Remember ``descriptor`` for ``digest``, unconditionally."""
         ...
 
     async def clear(self, digest: Digest) -> None:
-        """Forget ``digest``. Idempotent: clearing an unknown digest is not an error."""
+        """Forget ``digest`` and raise the generation, atomically. Idempotent for an unknown digest."""
         ...
 
 

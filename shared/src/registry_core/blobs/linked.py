@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import BinaryIO
 
 from registry_core import paths
 from registry_core.blobs.cache import CachedBlobStatter, CacheStats
@@ -80,6 +81,9 @@ class LinkedBlobStore:
     async def reader(self, descriptor: Descriptor, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         return await self.store.reader(descriptor, offset, length)
 
+    async def local_file(self, descriptor: Descriptor) -> BinaryIO | None:
+        return await self.store.local_file(descriptor)
+
     async def url_for(self, descriptor: Descriptor) -> str | None:
         return await self.store.url_for(descriptor)
 
@@ -96,12 +100,14 @@ class LinkedBlobStore:
         await self._write_link(descriptor)
 
     async def unlink(self, digest: Digest) -> None:
+        """Remove the link, then the cache entry (also when the link was already gone: a stale entry goes too)."""
         try:
             await self.store.driver.delete(self.link_path(self.name, digest))
         except PathNotFoundError:
             raise BlobUnknownError(digest) from None
-        if self._cached is not None:
-            await self._cached.clear(digest)
+        finally:
+            if self._cached is not None:
+                await self._cached.clear(digest)
 
     async def mount(self, digest: Digest, from_repository: str) -> Descriptor:
         """Link the blob ``from_repository`` has linked, without copying; ``BlobUnknownError`` if it has not.
@@ -113,7 +119,9 @@ class LinkedBlobStore:
         return descriptor
 
     async def _write_link(self, descriptor: Descriptor) -> None:
+        """Write the link, then fill the cache with the generation read before: a racing unlink wins."""
+        generation = None if self._cached is None else await self._cached.generation()
         path = self.link_path(self.name, descriptor.digest)
         await self.store.driver.put_content(path, str(descriptor.digest).encode())
         if self._cached is not None:
-            await self._cached.set_descriptor(descriptor.digest, descriptor)
+            await self._cached.fill(descriptor.digest, descriptor, generation)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from registry_core.blobs.cache import CacheStats
 from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
 from registry_core.config import Settings
 from registry_core.registry import Registry
@@ -21,7 +22,7 @@ from registry_core.storage.factory import create_driver
 from registry_core.web.caches import create_descriptor_cache
 from registry_core.web.errors import install_error_handlers
 from registry_core.web.health import HealthCheck, health_router
-from registry_core.web.metrics import Metrics, MetricsMiddleware
+from registry_core.web.metrics import CacheStatsCollector, Metrics, MetricsMiddleware
 
 log = logging.getLogger("registry.app")
 
@@ -30,6 +31,9 @@ BackgroundTask = Callable[[FastAPI], Awaitable[None]]
 
 Setup = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 """A service's own resources: entered at start-up (after storage), exited at shutdown."""
+
+CLEAR_RETRY_INTERVAL = 1.0
+"""Seconds between retries of the descriptor-cache clears that failed (see ``blobs.cache.ClearBacklog``)."""
 
 
 def storage_check(driver: StorageDriver) -> HealthCheck:
@@ -50,6 +54,21 @@ def build_registry(settings: Settings, driver: StorageDriver, cache: BlobDescrip
         redirect=not storage.redirect.disable,
         blob_max_age=int(settings.http.blobcachemaxage.total_seconds()),
     )
+
+
+async def retry_cache_clears(app: FastAPI) -> None:
+    """Retry the clears the descriptor cache missed, so other processes stop seeing removed links soon after
+    the cache is back, even while this process gets no request."""
+    backlog = app.state.registry.cache_stats.backlog
+    while True:
+        await asyncio.sleep(CLEAR_RETRY_INTERVAL)
+        if backlog:
+            await backlog.flush()
+
+
+def _registry_stats(app: FastAPI) -> CacheStats | None:
+    registry: Registry | None = getattr(app.state, "registry", None)
+    return None if registry is None else registry.cache_stats
 
 
 async def _close(resource: object) -> None:
@@ -81,7 +100,10 @@ def create_service_app(
                 app.state.health_checks["storage"] = storage_check(driver)
             if setup is not None:
                 await resources.enter_async_context(setup(app))
-            tasks = [asyncio.create_task(task(app), name=f"{title}:{task.__name__}") for task in background]
+            tasks = [
+                asyncio.create_task(task(app), name=f"{title}:{task.__name__}")
+                for task in (*background, *([retry_cache_clears] if with_registry else []))
+            ]
             try:
                 yield
             finally:
@@ -93,6 +115,8 @@ def create_service_app(
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     metrics = Metrics(title)
+    if with_registry:
+        metrics.registry.register(CacheStatsCollector(lambda: _registry_stats(app)))
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.health_checks = {}

@@ -7,10 +7,15 @@ so that no handler has to remember it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry_core.blobs.cache import CacheStats
 
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 
@@ -34,6 +39,40 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+_CACHE_COUNTERS = (
+    ("hits", "blob stats answered by the descriptor cache"),
+    ("misses", "blob stats the descriptor cache could not answer (asked storage)"),
+    ("errors", "descriptor cache calls that failed (answered from storage)"),
+)
+
+
+class CacheStatsCollector(Collector):
+    """The descriptor cache counters of this process's registry, read at scrape time.
+
+    ``stats`` returns the registry's :class:`CacheStats`, or None before the registry is built (at start-up).
+    """
+
+    def __init__(self, stats: Callable[[], CacheStats | None]) -> None:
+        self._stats = stats
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families(None)
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._stats()
+        return self._families(stats) if stats is not None else []
+
+    @staticmethod
+    def _families(stats: CacheStats | None) -> list[Metric]:
+        counters = [CounterMetricFamily(f"registry_descriptor_cache_{name}", doc) for name, doc in _CACHE_COUNTERS]
+        pending = GaugeMetricFamily("registry_descriptor_cache_pending_clears", "clears the cache still owes")
+        if stats is not None:
+            for family, (name, _) in zip(counters, _CACHE_COUNTERS, strict=True):
+                family.add_metric([], getattr(stats, name))
+            pending.add_metric([], len(stats.backlog))
+        return [*counters, pending]
 
 
 class MetricsMiddleware:
