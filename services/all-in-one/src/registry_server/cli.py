@@ -57,6 +57,8 @@ def configure_logging(level: str) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from registry_server.zerocopy import http_protocol  # httptools, plus sendfile for blob GETs
+
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
@@ -70,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host or host,
         port=args.port or port,
         loop="uvloop",
-        http="httptools",
+        http=http_protocol(),
         log_level=settings.log.level.lower() if settings.log.level.lower() != "warn" else "warning",
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -33,7 +33,8 @@ router = APIRouter(tags=["uploads"])
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d{1,19}|\*))?")
 
 
-def writable_registry(registry: RegistryDep) -> Registry:
+async def writable_registry(registry: RegistryDep) -> Registry:
+    """``async``, as ``get_registry``: a plain ``def`` dependency would cost a thread hop per upload request."""
     if registry.readonly:
         raise RegistryError(ErrorCode.UNSUPPORTED, message="the registry is in read-only mode")
     return registry

@@ -10,13 +10,16 @@ content (manifests) that is hashed here, in memory.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
+from typing import BinaryIO
 
 from registry_core import paths
 from registry_core.blobs.interfaces import BlobUnknownError
 from registry_core.descriptor import DEFAULT_MEDIA_TYPE, Descriptor
 from registry_core.digest import CANONICAL_ALGORITHM, Digest
+from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import PathNotFoundError, StorageDriver, StorageError, UnsupportedMethodError
 
 
@@ -60,6 +63,23 @@ class BlobStore:
         except PathNotFoundError:
             raise BlobUnknownError(descriptor.digest) from None
         return _take(path, first, chunks, remaining)
+
+    async def local_file(self, descriptor: Descriptor) -> BinaryIO | None:
+        """The blob's data file, open for reading, when the driver keeps blobs in local files (the caller may
+        ``os.sendfile`` it, and closes it); ``None`` when it does not. ``BlobUnknownError`` if it is missing."""
+        inner = self.driver.driver if isinstance(self.driver, CheckedDriver) else self.driver
+        open_local = getattr(inner, "open_local", None)  # the filesystem driver's
+        if open_local is None:
+            return None
+        path = paths.blob_data(descriptor.digest)
+        try:
+            f: BinaryIO = await open_local(path)
+        except PathNotFoundError:
+            raise BlobUnknownError(descriptor.digest) from None
+        if os.fstat(f.fileno()).st_size < descriptor.size:
+            f.close()
+            raise StorageError(path, f"blob shorter than the {descriptor.size} bytes of its descriptor")
+        return f
 
     async def url_for(self, descriptor: Descriptor) -> str | None:
         try:

@@ -34,8 +34,6 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import anyio.to_thread
-
 from registry_core import paths
 from registry_core.blobs.interfaces import BlobUploadOffsetError, BlobUploadUnknownError, DigestMismatchError
 from registry_core.blobs.linked import LinkedBlobStore
@@ -49,8 +47,6 @@ UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 """Upload ids are uuid4 strings; anything else names no upload (and never reaches a storage path)."""
 
 DEFAULT_IDLE_TIMEOUT = 3600.0
-COPY_PIECE = 1 << 20
-"""Request bytes gathered before they are hashed and written: each thread hop carries real work."""
 STARTED_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # RFC 3339 in UTC, as Go's time.RFC3339 writes it
 
 
@@ -250,43 +246,15 @@ class BlobUpload:
 
 
 async def _copy(chunks: AsyncIterable[bytes], writer: FileWriter, live: _LiveUpload) -> None:
-    """Append ``chunks`` to ``writer`` and to the live hasher, in order, in pieces of :data:`COPY_PIECE` bytes.
-
-    Pipelined: while one piece is hashed (in a worker thread: ``hashlib`` releases the GIL) and written, the
-    next one is received, so receiving, hashing and writing overlap instead of taking turns on the event loop.
-    """
-    in_flight: asyncio.Future[None] | None = None
-    piece = bytearray()
-    try:
-        async for chunk in chunks:
-            piece += chunk
-            if len(piece) >= COPY_PIECE:
-                if in_flight is not None:
-                    await in_flight
-                in_flight, piece = asyncio.ensure_future(_append(piece, writer, live)), bytearray()
-        if in_flight is not None:
-            await in_flight
-        if piece:
-            await _append(piece, writer, live)
-    finally:
-        if in_flight is not None and not in_flight.done():  # receiving failed: let the piece land before close
-            await asyncio.wait([in_flight])
-            if not in_flight.cancelled():
-                in_flight.exception()  # retrieved: the receiving error is the one to report
-
-
-async def _append(piece: bytearray, writer: FileWriter, live: _LiveUpload) -> None:
-    """Write and hash ``piece`` (never changed afterwards: each piece is a new buffer) at the same time."""
-    hasher = live.hasher
-    if hasher is None:
-        await writer.write(piece)
-        return
-    try:
-        await asyncio.gather(writer.write(piece), anyio.to_thread.run_sync(hasher.update, piece))
-    except BaseException:
-        live.hasher = None  # it may have seen bytes that were not written: commit re-reads the data instead
-        raise
-    live.offset += len(piece)
+    """Append ``chunks`` to ``writer``, then to the live hasher. (Hashing each ~1 MiB piece in a worker thread
+    while the next one is received was measured: no gain on 2 cores, bench/RESULTS.md.)"""
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        await writer.write(chunk)
+        if live.hasher is not None:
+            live.hasher.update(chunk)
+            live.offset += len(chunk)
 
 
 def _parse_started_at(content: bytes) -> datetime | None:
