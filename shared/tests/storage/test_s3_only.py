@@ -201,6 +201,17 @@ async def test_append_aborts_uploads_of_a_crashed_writer(
     await driver.delete("/crash")
 
 
+async def test_deleting_a_directory_aborts_uploads_of_crashed_writers_below_it(
+    driver: CheckedDriver, bucket_client: Any, s3_bucket: str, root: str
+) -> None:
+    await driver.put_content("/purged/upload/startedat", b"long ago")
+    crashed = await driver.writer("/purged/upload/data")
+    await crashed.write(_data(CHUNK + 1))  # a part is sent, then the writer's process dies
+    assert len(_uploads(bucket_client, s3_bucket, f"{root}/purged/upload/data")) == 1
+    await driver.delete("/purged")
+    assert _uploads(bucket_client, s3_bucket, f"{root}/purged/upload/data") == []
+
+
 async def test_interrupted_write_aborts_the_upload(
     driver: CheckedDriver, bucket_client: Any, s3_bucket: str, root: str
 ) -> None:

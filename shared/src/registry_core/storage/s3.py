@@ -330,14 +330,15 @@ class S3Driver(StorageDriver):
         """Every object below the directory ``path`` (the objects, not only the direct children)."""
         return [obj async for page in self._pages(path, self._prefix(path)) for obj in page.get("Contents", [])]
 
-    async def _abort_uploads(self, path: str, key: str) -> None:
-        """Abort every multipart upload in progress for ``key`` (crashed writers leave them behind)."""
+    async def _abort_uploads(self, path: str, key: str, *, below: bool = False) -> None:
+        """Abort every multipart upload in progress for ``key`` (crashed writers leave them behind), and with
+        ``below`` every one under the directory ``key`` too (a purged upload's crashed writer)."""
         params: dict[str, Any] = {"Prefix": key}
         while True:
             page = await self._s3(path, "list_multipart_uploads", **params)
             for upload in page.get("Uploads", []):
-                if upload["Key"] == key:
-                    await _MultipartUpload(self, path, key, upload["UploadId"]).abort()
+                if upload["Key"] == key or (below and upload["Key"].startswith(f"{key}/")):
+                    await _MultipartUpload(self, path, upload["Key"], upload["UploadId"]).abort()
             if not page.get("IsTruncated"):
                 return
             params.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
@@ -439,7 +440,9 @@ class S3Driver(StorageDriver):
 
     async def delete(self, path: str) -> None:
         is_file = await self._head(path) is not None
-        if not await self._delete_tree(path, [self._key(path)] if is_file else []) and not is_file:
+        found = await self._delete_tree(path, [self._key(path)] if is_file else []) or is_file
+        await self._abort_uploads(path, self._key(path), below=True)
+        if not found:
             raise PathNotFoundError(path)
 
     async def _delete_tree(self, path: str, keys: list[str]) -> bool:
