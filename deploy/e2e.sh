@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# `make e2e`: build the images offline, start the compose stack (local override) with 2 blob-read and 2 blob-write
+# replicas on a free loopback port, run tests/integration/e2e against its gateway, and tear everything down,
+# whatever happens (an EXIT trap; each step has its own time limit, so the whole run is bounded).
+#
+# Environment: E2E_PROJECT (compose project, default registry-e2e), E2E_TEST_TIMEOUT (seconds for pytest, 1800),
+# E2E_KEEP=1 (leave the stack up after the run, for debugging: then `make down E2E_PROJECT=...`),
+# PYTEST_ARGS (extra pytest arguments, e.g. "-k redis"), PYTHON (the venv's python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PROJECT=${E2E_PROJECT:-registry-e2e}
+TEST_TIMEOUT=${E2E_TEST_TIMEOUT:-1800}
+PYTHON=${PYTHON:-.venv/bin/python}
+READERS=2
+WRITERS=2
+
+log() { printf '== e2e: %s\n' "$*" >&2; }
+
+if docker compose version >/dev/null 2>&1; then
+  compose_cmd=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  compose_cmd=(docker-compose)
+else
+  echo "e2e: neither 'docker compose' nor docker-compose is installed" >&2
+  exit 1
+fi
+compose=("${compose_cmd[@]}" -p "$PROJECT" -f "$PWD/deploy/compose.yml" -f "$PWD/deploy/compose.local.yml")
+
+port=$("$PYTHON" -c 'from registry_core.testing.servers import free_port; print(free_port())')
+export REGISTRY_PUBLISH="127.0.0.1:$port"
+artifacts=$(mktemp -d "${TMPDIR:-/tmp}/registry-e2e.XXXXXX")
+
+started=$SECONDS
+teardown() {
+  local status=$?
+  trap - EXIT INT TERM
+  if ((status != 0)); then
+    log "failed ($status): the stack's state and last logs"
+    timeout 60 "${compose[@]}" ps >&2 || true
+    timeout 60 "${compose[@]}" logs --no-color --tail 60 >"$artifacts/compose.log" 2>&1 || true
+    tail -n 200 "$artifacts/compose.log" >&2 || true
+  fi
+  if [[ ${E2E_KEEP:-0} == 1 ]]; then
+    log "E2E_KEEP=1: the stack stays up (gateway http://$REGISTRY_PUBLISH, project $PROJECT)"
+  else
+    log "tearing down"
+    timeout 180 "${compose[@]}" down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || {
+      log "compose down failed or timed out: removing the project's containers by label"
+      docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker rm -f -v >/dev/null
+      docker network ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker network rm >/dev/null
+      docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker volume rm >/dev/null
+    }
+  fi
+  # Images the tests tagged for this run's gateway, should a test have been stopped before its own cleanup.
+  docker images --format '{{.Repository}}:{{.Tag}}' | grep "^$REGISTRY_PUBLISH/" |
+    xargs -r docker rmi -f >/dev/null 2>&1 || true
+  rm -rf "$artifacts"
+  log "total $((SECONDS - started)) s, exit $status"
+  exit "$status"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "leftovers of an earlier run"
+timeout 180 "${compose[@]}" down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || true
+
+t0=$SECONDS
+log "images (offline)"
+bash deploy/build-local-base.sh
+bash deploy/build-image.sh --local
+log "images took $((SECONDS - t0)) s"
+
+t0=$SECONDS
+log "stack up: $READERS blob-read, $WRITERS blob-write, gateway on $REGISTRY_PUBLISH"
+timeout 600 "${compose[@]}" up -d --no-build --scale "blob-read=$READERS" --scale "blob-write=$WRITERS" >&2
+deadline=$((SECONDS + 180))
+until [[ $("$PYTHON" -c "
+import httpx, sys
+try:
+    print(httpx.get('http://$REGISTRY_PUBLISH/v2/', timeout=2).status_code)
+except httpx.HTTPError:
+    print(0)
+") == 200 ]]; do
+  ((SECONDS < deadline)) || {
+    echo "e2e: the gateway did not answer GET /v2/ within 180 s" >&2
+    exit 1
+  }
+  sleep 1
+done
+log "stack up in $((SECONDS - t0)) s"
+
+t0=$SECONDS
+log "pytest -m e2e tests/integration/e2e"
+export E2E_GATEWAY="http://$REGISTRY_PUBLISH"
+export E2E_COMPOSE="${compose[*]}"
+export E2E_BASE_IMAGE=${LOCAL_BASE_IMAGE:-registry-local-base:bookworm}
+export E2E_ARTIFACTS="$artifacts"
+# shellcheck disable=SC2086
+timeout --kill-after=30 "$TEST_TIMEOUT" "$PYTHON" -m pytest -m e2e tests/integration/e2e -p no:cacheprovider \
+  ${PYTEST_ARGS:-}
+log "tests took $((SECONDS - t0)) s"

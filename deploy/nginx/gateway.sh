@@ -1,0 +1,121 @@
+#!/bin/sh
+# Renders deploy/nginx/gateway.conf and runs nginx with it. POSIX sh + awk: runs in the official nginx image, in
+# the local Debian base, and on a host.
+#
+#   gateway.sh          run: render with the current addresses of the upstream names (Docker's DNS), start nginx,
+#                       and every GATEWAY_RESOLVE_INTERVAL seconds re-render and reload nginx (gracefully: requests
+#                       in flight finish on the old workers) when the addresses changed: a --scale, a replaced or
+#                       restarted replica. Open-source nginx resolves a `server name:port` only when it loads its
+#                       configuration, and hashes by the server line, so every replica needs a line of its own.
+#   gateway.sh render   print the rendered configuration (GATEWAY_SERVERS, or the DNS when unset)
+#   gateway.sh check    the healthcheck: GET /healthz on the gateway answers 200 (perl: in both images)
+#
+# Rendering: each `server <name>:<port> <parameters>;` line of the template whose <name> has addresses becomes one
+# line per address, same parameters; `listen 8080;` becomes `listen $GATEWAY_LISTEN;` when that is set.
+#
+# Environment:
+#   GATEWAY_TEMPLATE          the template (default: gateway.conf next to this script)
+#   GATEWAY_PREFIX            nginx's prefix: rendered config, pid, temp directories (default /tmp/nginx)
+#   GATEWAY_UPSTREAMS         the names to resolve (default "blob-read blob-write")
+#   GATEWAY_SERVERS           instead of resolving: "name=addr[:port],addr[:port] name=..." (a host, tests)
+#   GATEWAY_LISTEN            the listen address to render instead of 8080
+#   GATEWAY_RESOLVE_INTERVAL  seconds between two resolutions (default 5)
+#   GATEWAY_PORT              the port the healthcheck connects to (default 8080)
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+TEMPLATE=${GATEWAY_TEMPLATE:-$here/gateway.conf}
+PREFIX=${GATEWAY_PREFIX:-/tmp/nginx}
+UPSTREAMS=${GATEWAY_UPSTREAMS:-blob-read blob-write}
+INTERVAL=${GATEWAY_RESOLVE_INTERVAL:-5}
+PORT=${GATEWAY_PORT:-8080}
+
+log() { echo "gateway: $*" >&2; }
+
+servers() { # "name=addr,addr name=addr..." from GATEWAY_SERVERS or the resolver
+  if [ -n "${GATEWAY_SERVERS:-}" ]; then
+    echo "$GATEWAY_SERVERS"
+    return
+  fi
+  for name in $UPSTREAMS; do
+    printf '%s=%s ' "$name" "$(getent ahostsv4 "$name" | awk '{print $1}' | sort -u | paste -sd, -)"
+  done
+  echo
+}
+
+render() { # $1: servers; the rendered template on stdout; fails when a name has no address
+  awk -v servers="$1" -v listen="${GATEWAY_LISTEN:-}" '
+    BEGIN {
+      n = split(servers, entries, " ")
+      for (i = 1; i <= n; i++) {
+        eq = index(entries[i], "=")
+        if (eq > 1) addresses[substr(entries[i], 1, eq - 1)] = substr(entries[i], eq + 1)
+      }
+    }
+    listen != "" && /^[ \t]*listen[ \t]+8080[ \t]*;/ { sub(/8080/, listen); print; next }
+    /^[ \t]*server[ \t]+[A-Za-z0-9._-]+:[0-9]+[ \t;]/ {
+      target = $2; sub(/;$/, "", target)
+      colon = index(target, ":"); host = substr(target, 1, colon - 1); port = substr(target, colon + 1)
+      if (host in addresses) {
+        match($0, /^[ \t]*/); indent = substr($0, 1, RLENGTH)
+        rest = $0; sub(/^[ \t]*server[ \t]+[^ \t;]+/, "", rest)
+        m = split(addresses[host], list, ",")
+        if (m == 0) missing = missing " " host
+        for (j = 1; j <= m; j++) print indent "server " (index(list[j], ":") ? list[j] : list[j] ":" port) rest
+        next
+      }
+    }
+    { print }
+    END { if (missing != "") { print "gateway: no address for" missing > "/dev/stderr"; exit 1 } }
+  ' "$TEMPLATE"
+}
+
+case "${1:-run}" in
+  run) ;;
+  render)
+    render "$(servers)"
+    exit
+    ;;
+  check)
+    exec perl -MIO::Socket::INET -e '
+      my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ARGV[0]", Timeout => 3) or exit 1;
+      print $s "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+      my $status = <$s>;
+      exit(defined $status && $status =~ m{^HTTP/1\.[01] 200 } ? 0 : 1);' "$PORT"
+    ;;
+  *)
+    echo "usage: $0 [run|render|check]" >&2
+    exit 2
+    ;;
+esac
+
+mkdir -p "$PREFIX"
+ln -sf /dev/stdout "$PREFIX/access.log"
+conf="$PREFIX/gateway.conf"
+nginx_() { nginx -p "$PREFIX/" -e stderr "$@"; }
+
+known=$(servers)
+render "$known" >"$conf"
+log "upstreams: $known"
+nginx_ -c "$conf" -g 'daemon off;' &
+nginx_pid=$!
+# docker stop sends TERM: stop gracefully (QUIT lets requests in flight finish); the loop then sees nginx gone.
+trap 'kill -QUIT "$nginx_pid" 2>/dev/null || true' TERM INT QUIT
+
+while kill -0 "$nginx_pid" 2>/dev/null; do
+  sleep "$INTERVAL" &
+  wait $! 2>/dev/null || true # a signal interrupts the wait
+  kill -0 "$nginx_pid" 2>/dev/null || break
+  now=$(servers)
+  [ "$now" = "$known" ] && continue
+  # A name without addresses (scaled to 0, every replica restarting) fails: keep the running configuration.
+  if render "$now" >"$conf.next" && nginx_ -c "$conf.next" -t -q; then
+    mv "$conf.next" "$conf"
+    log "upstreams changed, reloading: $now"
+    nginx_ -c "$conf" -s reload
+    known=$now
+  fi
+done
+status=0
+wait "$nginx_pid" || status=$?
+exit "$status"
