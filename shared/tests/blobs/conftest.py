@@ -1,13 +1,12 @@
 """Fixtures of the blob store tests: every test runs on every driver in :data:`DRIVERS`.
 
-A driver is named by a fixture ``<name>_driver``; adding a backend is one line in :data:`DRIVERS` plus that
-fixture (for S3: ``pytest.param("s3", marks=pytest.mark.s3)`` and an ``s3_driver`` built on ``moto_server``).
+A driver is named by a fixture ``<name>_driver`` from the root ``conftest.py`` (``inmemory``, ``filesystem``,
+``s3``); adding one to the matrix is one line in :data:`DRIVERS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -15,23 +14,11 @@ from registry_core.blobs.cache import InMemoryDescriptorCache
 from registry_core.registry import Registry, Repository
 from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import StorageDriver
-from registry_core.storage.filesystem import FilesystemDriver
-from registry_core.storage.inmemory import InMemoryDriver
 
 DRIVERS = [
     pytest.param("inmemory"),
     pytest.param("filesystem"),
 ]
-
-
-@pytest.fixture
-def inmemory_driver() -> StorageDriver:
-    return InMemoryDriver()
-
-
-@pytest.fixture
-def filesystem_driver(tmp_path: Path) -> StorageDriver:
-    return FilesystemDriver(tmp_path / "root")
 
 
 @pytest.fixture(params=DRIVERS)
