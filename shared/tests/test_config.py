@@ -12,29 +12,11 @@ import yaml
 from pydantic import ValidationError
 
 from registry_core.config import ConfigError, Settings, load_settings
+from registry_core.testing.configs import DEBIAN_DEFAULT_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DEBIAN_DEFAULT = """\
-version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/docker-registry
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-"""
+DEBIAN_DEFAULT = DEBIAN_DEFAULT_CONFIG
 
 GO_S3 = """\
 version: 0.1

@@ -11,31 +11,13 @@ import boto3
 import httpx
 import pytest
 
+from registry_core.testing.configs import DEBIAN_DEFAULT_CONFIG
 from registry_core.testing.servers import Process, registry_command, start_moto, start_registry, stop
 
 pytestmark = pytest.mark.integration
 
-# The Debian docker-registry package's own /etc/docker/registry/config.yml, with a temporary root.
-DEBIAN_CONFIG = """\
-version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: {root}
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-"""
+# The Debian docker-registry package's own config, with a temporary root.
+DEBIAN_CONFIG = DEBIAN_DEFAULT_CONFIG.replace("/var/lib/docker-registry", "{root}")
 
 INMEMORY_CONFIG = "version: 0.1\nstorage:\n  inmemory:\n  delete:\n    enabled: true\n"
 
