@@ -245,6 +245,19 @@ def test_registry_storage_env_switches_the_driver(tmp_path: Path) -> None:
     assert s3 is not None and s3.bucket == "b"
 
 
+def test_the_driver_switch_drops_the_other_drivers_variables(tmp_path: Path) -> None:
+    """One environment (compose's S3 keys, say) serves a service switched to another driver."""
+    env = {
+        "REGISTRY_STORAGE": "filesystem",
+        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/data",
+        "REGISTRY_STORAGE_S3_ACCESSKEY": "key",
+        "REGISTRY_STORAGE_S3_SECRETKEY": "secret",
+    }
+    storage = load(tmp_path, "version: 0.1\nstorage:\n  s3:\n    region: r\n    bucket: b\n", env).storage
+    assert storage.driver == "filesystem" and storage.s3 is None
+    assert storage.filesystem is not None and storage.filesystem.rootdirectory == "/data"
+
+
 def test_env_adding_a_second_driver_is_an_error(tmp_path: Path) -> None:
     env = {"REGISTRY_STORAGE_S3_BUCKET": "b", "REGISTRY_STORAGE_S3_REGION": "r"}
     error = load_error(tmp_path, DEBIAN_DEFAULT, env)

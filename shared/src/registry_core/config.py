@@ -3,8 +3,8 @@
 Sources, highest priority first: ``REGISTRY_*`` environment variables, the YAML file, the defaults. As in Go,
 an environment variable names a key path with ``_`` between the (underscore-free) keys:
 ``REGISTRY_STORAGE_S3_BUCKET=x`` sets ``storage.s3.bucket`` and merges with, not replaces, the file's sibling
-keys. ``REGISTRY_STORAGE=s3`` switches the storage driver (the file's other driver sections are dropped; unlike
-Go, its ``delete``, ``cache``... options are kept).
+keys. ``REGISTRY_STORAGE=s3`` switches the storage driver (the file's other driver sections are dropped, and so are
+the variables of the other drivers; unlike Go, its ``delete``, ``cache``... options are kept).
 
 Load with :func:`load_settings`: every problem becomes one :class:`ConfigError` naming the keys in dotted form.
 Unknown keys are never fatal (Go configs carry many keys we have no use for) and never silent: they are logged
@@ -381,7 +381,19 @@ class _EnvSource(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         env = {name.lower(): value for name, value in self._environ.items()}
-        env.pop(ENV_PREFIX.lower() + "storage", None)  # the driver switch, applied by load_settings
+        driver = env.pop(ENV_PREFIX.lower() + "storage", None)  # the driver switch, applied by load_settings
+        if driver:
+            # The switch drops the other drivers' variables as it drops their sections of the file: one environment
+            # (S3 keys, say) can then serve services switched to another driver.
+            others = tuple(f"{ENV_PREFIX.lower()}storage_{d}_" for d in DRIVERS if d != driver.lower())
+            for name in [n for n in env if n.startswith(others)]:
+                log.warning(
+                    "config: %s ignored: %s=%s switches the storage driver",
+                    name.upper(),
+                    ENV_PREFIX + "STORAGE",
+                    driver,
+                )
+                del env[name]
         return env
 
     def __call__(self) -> dict[str, Any]:
