@@ -1,10 +1,12 @@
 """``python -m bench``: our registry against the Go registry 2.8, the same workloads interleaved (ours, Go, Go,
 ours, ours, Go...) so that machine noise and drift hit both alike; medians, ranges and ratios; the ceilings.
+When Docker answers, the compose stack with replicas (``bench/stack.py``) is a third contender in the rotation.
 
 Usage: python -m bench [--repeats 5] [--only SUBSTRING ...] [--quick] [--no-ceilings] [--json PATH] [--keep]
+                       [--stack auto|yes|no] [--readers 2] [--writers 2]
 
 The ceiling of a pull, nginx sending the same 64 MiB file with ``sendfile``, is measured inside the pull
-workloads, interleaved with the two registries; the hashlib ceiling at the end.
+workloads, interleaved with the registries; the hashlib ceiling at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import servers
+from bench import servers, stack
 from bench.measure import Workload, measure
 from bench.memory import hashing_mb_s
 from bench.report import (
@@ -62,8 +64,8 @@ def run_workload(workload: Workload, contenders: Sequence[servers.Server], repea
         for server in order:
             sample = measure(lambda s=server, r=repeat: workload.run(s, r), server)  # type: ignore[misc]
             result.samples[server.name].append(sample)
-            if server.process.proc.poll() is not None:
-                raise RuntimeError(f"{server.name} exited:\n{server.process.output()[-4000:]}")
+            if (failure := server.failure()) is not None:
+                raise RuntimeError(failure)
     _progress(result)
     return result
 
@@ -95,6 +97,15 @@ def ceilings(results: list[WorkloadResult], repeats: int, quick: bool) -> list[C
     return found
 
 
+def with_stack(choice: str) -> bool:
+    """Whether to run the compose stack: ``yes`` always (a failure to start it is reported), ``auto`` when Docker
+    answers (otherwise said loudly), ``no`` never."""
+    if choice == "auto" and not stack.docker_answers():
+        print("!!! the compose stack is SKIPPED: 'docker info' does not answer (--stack yes insists)", file=sys.stderr)
+        return False
+    return choice != "no"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs per workload and server (5 for decisions)")
@@ -103,9 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-ceilings", action="store_true", help="skip nginx and hashlib")
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/<time>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs, storage)")
+    parser.add_argument(
+        "--stack",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="the compose stack as a third contender: auto = when 'docker info' answers (default)",
+    )
+    parser.add_argument("--readers", type=int, default=2, help="blob-read replicas of the stack")
+    parser.add_argument("--writers", type=int, default=2, help="blob-write replicas of the stack")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    if args.repeats < 1 or args.readers < 1 or args.writers < 1:
+        parser.error("--repeats, --readers and --writers must be at least 1")
 
     started = time.strftime("%Y%m%dT%H%M%S")
     workdir = Path(tempfile.mkdtemp(prefix="registry-bench-"))
@@ -120,7 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures: list[str] = []
     running: list[servers.Server] = []
     try:
-        running += [servers.start_ours(workdir / "ours"), servers.start_go(workdir / "go")]
+        running += [servers.start_ours(workdir / "ours")]
+        if with_stack(args.stack):
+            try:
+                running.append(stack.start_stack(workdir / "compose", args.readers, args.writers))
+            except Exception as exc:  # reported, and the other contenders still run
+                failures.append(f"the compose stack did not start: {exc}")
+                print(f"  the compose stack did not start: {exc}", file=sys.stderr, flush=True)
+        running.append(servers.start_go(workdir / "go"))
         registries = list(running)
         if not args.no_ceilings and any(isinstance(w, PullBlob) for w in chosen):
             running.append(start_nginx(fixtures, workdir))
@@ -151,7 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "failures": failures,
     }
     print("\n".join(f"{k}: {v}" for k, v in meta["machine"].items()))
-    print(f"command: {command} (repeats {args.repeats}, interleaved ours go, go ours, ...; our server: 1 process)\n")
+    print(f"command: {command} (repeats {args.repeats}, interleaved A B C, C B A, ...)")
+    print("ours: registry serve all, 1 process; go: docker-registry; both with filesystem storage, in-memory cache")
+    if any(s.name == "compose" for s in registries):
+        print(
+            f"compose: deploy/compose.yml, {args.readers} blob-read + {args.writers} blob-write behind the nginx"
+            " gateway, descriptor-cache + Redis, filesystem storage on a shared volume (bench/compose.bench.yml)"
+        )
+    print()
     print(figures_table(results), end="\n\n")
     print(resources_table(results), end="\n\n")
     if found:

@@ -13,7 +13,11 @@ from typing import Any
 
 from bench.measure import Figure, Sample
 
-OURS, GO = "ours", "go"
+OURS, STACK, GO = "ours", "compose", "go"
+CONTENDERS = (OURS, STACK, GO)
+"""The registries in the tables' order; each one's figures are divided by Go's."""
+JUDGED = OURS
+"""The performance goals (ratio >= 1 against Go) are the all-in-one server's; the stack's ratios are reported."""
 
 
 @dataclass
@@ -40,8 +44,12 @@ class WorkloadResult:
         values = [s.figures[key] for s in self.samples.get(server, [])]
         return Spread.of(values) if values else None
 
-    def ratio(self, key: str) -> float | None:
-        ours, go = self.spread(OURS, key), self.spread(GO, key)
+    def contenders(self) -> list[str]:
+        return [name for name in CONTENDERS if self.samples.get(name)]
+
+    def ratio(self, key: str, server: str = OURS) -> float | None:
+        """``server``'s median over Go's."""
+        ours, go = self.spread(server, key), self.spread(GO, key)
         if ours is None or go is None or go.median == 0:
             return None
         return ours.median / go.median
@@ -70,35 +78,49 @@ def _num(value: float) -> str:
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def _goal_met(figure: Figure, ratio: float) -> str:
-    if not figure.goal:
+def _goal_met(figure: Figure, ratio: float, server: str) -> str:
+    if not figure.goal or server != JUDGED:
         return "  ."
     return "" if (ratio >= 1.0 if figure.higher_is_better else ratio <= 1.0) else "  <"
 
 
+def _others(names: list[str]) -> list[str]:
+    return [n for n in names if n != GO]
+
+
 def figures_table(results: list[WorkloadResult]) -> str:
-    header = f"{'workload':<36} {'unit':<6} {'ours: median (min-max)':>28} {'go: median (min-max)':>28} {'ours/go':>8}"
+    names = [n for n in CONTENDERS if any(n in r.contenders() for r in results)]
+    header = f"{'workload':<36} {'unit':<6}" + "".join(f" {n + ': median (min-max)':>28}" for n in names)
+    header += "".join(f" {n + '/go':>11}" for n in _others(names))
     lines = [header, "-" * len(header)]
     for result in results:
         for figure in result.figures:
-            ours, go, ratio = result.spread(OURS, figure.key), result.spread(GO, figure.key), result.ratio(figure.key)
-            cells = [ours.show() if ours else "-", go.show() if go else "-"]
-            shown = f"{ratio:.2f}{_goal_met(figure, ratio)}" if ratio is not None else "-"
-            lines.append(f"{figure.label:<36} {figure.unit:<6} {cells[0]:>28} {cells[1]:>28} {shown:>8}")
-    lines.append("(ours/go: for MB/s and req/s higher is better, for ms and MiB lower is; '<' marks a goal missed,")
-    lines.append(" '.' a figure reported but not judged)")
+            line = f"{figure.label:<36} {figure.unit:<6}"
+            for name in names:
+                spread = result.spread(name, figure.key)
+                line += f" {spread.show() if spread else '-':>28}"
+            for name in _others(names):
+                ratio = result.ratio(figure.key, name)
+                line += f" {f'{ratio:.2f}{_goal_met(figure, ratio, name)}' if ratio is not None else '-':>11}"
+            lines.append(line)
+    lines.append(
+        "(x/go: for MB/s and req/s higher is better, for ms and MiB lower is; '<' marks a goal of the all-in-one"
+    )
+    lines.append(" server missed, '.' a figure reported but not judged)")
     return "\n".join(lines)
 
 
 def resources_table(results: list[WorkloadResult]) -> str:
-    header = f"{'workload':<36} {'client cores':>14} {'server cores':>14} {'server peak RSS MiB':>20}"
-    lines = [header, f"{'':<36} {'ours | go':>14} {'ours | go':>14} {'ours | go':>20}", "-" * len(header)]
+    names = [n for n in CONTENDERS if any(n in r.contenders() for r in results)]
+    width = max(14, len(" | ".join(names)) + 1)
+    header = f"{'workload':<36} {'client cores':>{width}} {'server cores':>{width}} {'server peak RSS MiB':>{width}}"
+    lines = [header, f"{'':<36}" + f" {' | '.join(names):>{width}}" * 3, "-" * len(header)]
     for result in results:
-        ours, go = result.resources(OURS), result.resources(GO)
-        if ours is None or go is None:
+        found = [result.resources(n) for n in names]
+        if any(r is None for r in found):
             continue
-        cells = [f"{_num(ours[k])} | {_num(go[k])}" for k in ("client_cores", "server_cores", "peak_rss_mib")]
-        lines.append(f"{result.name:<36} {cells[0]:>14} {cells[1]:>14} {cells[2]:>20}")
+        cells = [" | ".join(_num(r[k]) for r in found if r) for k in ("client_cores", "server_cores", "peak_rss_mib")]
+        lines.append(f"{result.name:<36} {cells[0]:>{width}} {cells[1]:>{width}} {cells[2]:>{width}}")
     lines.append("(cores: CPU seconds / wall seconds; peak RSS: VmHWM summed over the server's processes)")
     return "\n".join(lines)
 
@@ -137,12 +159,13 @@ def write_json(path: Path, meta: dict[str, Any], results: list[WorkloadResult], 
                     "label": f.label,
                     "unit": f.unit,
                     "higher_is_better": f.higher_is_better,
-                    **{server: asdict(s) for server in (OURS, GO) if (s := result.spread(server, f.key))},
+                    **{server: asdict(s) for server in CONTENDERS if (s := result.spread(server, f.key))},
                     "ratio": result.ratio(f.key),
+                    **{f"ratio_{n}": result.ratio(f.key, n) for n in _others(result.contenders()) if n != OURS},
                 }
                 for f in result.figures
             },
-            "resources": {server: result.resources(server) for server in (OURS, GO)},
+            "resources": {server: result.resources(server) for server in result.contenders()},
             "samples": {server: [asdict(s) for s in samples] for server, samples in result.samples.items()},
         }
 

@@ -7,6 +7,7 @@
 Both registries get every core. The Go runtime uses them all; ours is one process (an event loop, plus worker
 threads for file I/O and the kernel's sendfile): several uvicorn workers would each hold their own in-memory
 descriptor cache and upload hashers, which is incoherent (bench/RESULTS.md measures what they would bring).
+The compose stack, a third contender when Docker answers, is in ``bench/stack.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bench.procs import descendants
 from registry_core.testing.servers import Process, free_port, start_process, stop
@@ -65,9 +67,34 @@ http {{
 """
 
 
+class Server(Protocol):
+    """What the workloads see of a contender: ``name`` is its column in the report."""
+
+    name: str
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
+
+    def pids(self) -> list[int]:
+        """Every process that serves it (whose CPU and memory count), as seen from this host's ``/proc``."""
+        ...
+
+    def failure(self) -> str | None:
+        """Why it no longer serves (with its last log lines), or None while it runs."""
+        ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
-class Server:
-    """A running server: ``name`` is its column in the report."""
+class LocalServer:
+    """A server process started here, on a loopback port."""
 
     name: str
     process: Process
@@ -87,6 +114,11 @@ class Server:
     def pids(self) -> list[int]:
         """The server's processes (a master and its workers), master first."""
         return descendants(self.process.proc.pid)
+
+    def failure(self) -> str | None:
+        if self.process.proc.poll() is None:
+            return None
+        return f"{self.name} exited ({self.process.proc.returncode}):\n{self.process.output()[-4000:]}"
 
     def stop(self) -> None:
         stop(self.process.proc)
@@ -115,22 +147,22 @@ def ensure_go_registry() -> str:
     return GO_REGISTRY
 
 
-def start_ours(directory: Path) -> Server:
+def start_ours(directory: Path) -> LocalServer:
     port = _port()
     config = _config(directory, port)
     registry = str(Path(sys.executable).with_name("registry"))
     argv = [registry, "serve", "all", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    return Server("ours", start_process(argv, port, directory / "server.log", "registry serve all"))
+    return LocalServer("ours", start_process(argv, port, directory / "server.log", "registry serve all"))
 
 
-def start_go(directory: Path) -> Server:
+def start_go(directory: Path) -> LocalServer:
     port = _port()
     config = _config(directory, port)
     argv = [ensure_go_registry(), "serve", str(config)]
-    return Server("go", start_process(argv, port, directory / "server.log", "docker-registry"))
+    return LocalServer("go", start_process(argv, port, directory / "server.log", "docker-registry"))
 
 
-def start_nginx(directory: Path, root: Path) -> Server:
+def start_nginx(directory: Path, root: Path) -> LocalServer:
     """nginx serving the files under ``root`` (made world-readable: its workers do not run as root)."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     port = _port()
@@ -140,4 +172,4 @@ def start_nginx(directory: Path, root: Path) -> Server:
     config = directory / "nginx.conf"
     config.write_text(NGINX_CONFIG.format(workers=os.cpu_count() or 1, dir=directory, port=port, root=root))
     argv = [binary, "-p", str(directory), "-c", str(config)]
-    return Server("nginx", start_process(argv, port, directory / "server.log", "nginx"))
+    return LocalServer("nginx", start_process(argv, port, directory / "server.log", "nginx"))
