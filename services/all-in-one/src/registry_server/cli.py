@@ -57,7 +57,7 @@ def configure_logging(level: str) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from registry_server.zerocopy import http_protocol  # httptools, plus sendfile for blob GETs
+    from registry_server.zerocopy import http_protocol  # httptools, plus file sending for blob GETs
 
     try:
         settings = load_settings(args.config)

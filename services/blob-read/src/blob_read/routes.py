@@ -3,8 +3,8 @@
 The stat goes through the descriptor cache, so a HEAD on a warm cache touches neither storage nor bytes.
 A GET redirects to the driver's direct URL when the registry is configured to and the driver has one;
 otherwise, when the blob is a local file and the server offers the ASGI ``http.response.zerocopysend``
-extension (``registry serve`` does), the kernel sends it (``os.sendfile``); else the bytes stream in the
-driver's (large) chunks. ``If-None-Match`` answers 304, a single
+extension (``registry serve`` does), the server sends the file itself from its event loop; else the bytes
+stream in the driver's (large) chunks. ``If-None-Match`` answers 304, a single
 ``Range`` 206 (a range not satisfiable: 416); other range forms are ignored and the whole blob is sent,
 as RFC 9110 allows.
 """

@@ -65,8 +65,8 @@ class BlobStore:
         return _take(path, first, chunks, remaining)
 
     async def local_file(self, descriptor: Descriptor) -> BinaryIO | None:
-        """The blob's data file, open for reading, when the driver keeps blobs in local files (the caller may
-        ``os.sendfile`` it, and closes it); ``None`` when it does not. ``BlobUnknownError`` if it is missing."""
+        """The blob's data file, open for reading, when the driver keeps blobs in local files (the caller hands
+        it to the server to send, and closes it); ``None`` when it does not. ``BlobUnknownError`` if it is missing."""
         inner = self.driver.driver if isinstance(self.driver, CheckedDriver) else self.driver
         open_local = getattr(inner, "open_local", None)  # the filesystem driver's
         if open_local is None:

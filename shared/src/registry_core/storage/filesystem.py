@@ -107,8 +107,8 @@ class FilesystemDriver(StorageDriver):
             f.close()
 
     async def open_local(self, path: str) -> BinaryIO:
-        """``path`` opened for reading (inline: an open), for a caller that sends it with ``os.sendfile`` and
-        closes it."""
+        """``path`` opened for reading (inline: an open), for a caller that sends the file itself (the server's
+        file-sending extension) and closes it."""
         return _open_file(self._full(path), path)
 
     async def writer(self, path: str, *, append: bool = False) -> FileWriter:
