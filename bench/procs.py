@@ -74,17 +74,62 @@ class Usage:
 
 
 class UsageMeter:
-    """CPU and peak RSS of fixed pids between :meth:`start` and :meth:`stop`."""
+    """CPU and peak RSS of fixed pids between :meth:`start` and :meth:`stop`.
+
+    A process that exits meanwhile (a short-lived helper, such as the compose gateway's resolver loop starting
+    ``sleep``) drops out: its CPU since :meth:`start` is not counted.
+    """
 
     def __init__(self, pids: Iterable[int]) -> None:
         self.pids = tuple(pids)
-        self._cpu0 = 0.0
+        self._cpu0: dict[int, float] = {}
 
     def start(self) -> None:
+        self._cpu0 = {}
         for pid in self.pids:
-            reset_peak(pid)
-        self._cpu0 = sum(cpu_seconds(pid) for pid in self.pids)
+            try:
+                reset_peak(pid)
+                self._cpu0[pid] = cpu_seconds(pid)
+            except OSError:  # exited (ENOENT, ESRCH)
+                continue
 
     def stop(self) -> Usage:
-        cpu = sum(cpu_seconds(pid) for pid in self.pids) - self._cpu0
-        return Usage(cpu, tuple(peak_rss_kib(pid) / 1024 for pid in self.pids))
+        cpu, peaks = 0.0, []
+        for pid, cpu0 in self._cpu0.items():
+            try:
+                cpu += cpu_seconds(pid) - cpu0
+                peaks.append(peak_rss_kib(pid) / 1024)
+            except OSError:
+                continue
+        return Usage(cpu, tuple(peaks))
+
+
+def resident_kib(pids: Iterable[int]) -> dict[int, int]:
+    """The RSS of each process of ``pids`` still running."""
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = rss_kib(pid)
+        except OSError:
+            continue
+    return found
+
+
+def peak_growth_mib(baseline: dict[int, int]) -> float:
+    """How far the peaks since :func:`reset_peaks` rose over ``baseline`` (:func:`resident_kib`), summed over the
+    processes that are still running: one that exited meanwhile (a short-lived helper) neither adds nor removes."""
+    growth = 0
+    for pid, before in baseline.items():
+        try:
+            growth += peak_rss_kib(pid) - before
+        except OSError:
+            continue
+    return growth / 1024
+
+
+def reset_peaks(pids: Iterable[int]) -> None:
+    for pid in pids:
+        try:
+            reset_peak(pid)
+        except OSError:
+            continue

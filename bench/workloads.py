@@ -231,13 +231,12 @@ class MemoryGrowth:
     def run(self, server: Server, repeat: int) -> dict[str, float]:
         assert self._maker is not None
         blob, pids, conn = self._maker.make(), server.pids(), connect(server)
-        baseline = sum(procs.rss_kib(pid) for pid in pids) / 1024
+        baseline = procs.resident_kib(pids)
 
         def peak_during(action: Callable[[], object]) -> tuple[float, float]:
-            for pid in pids:
-                procs.reset_peak(pid)
+            procs.reset_peaks(baseline)
             seconds = timed(action)
-            return seconds, sum(procs.peak_rss_kib(pid) for pid in pids) / 1024 - baseline
+            return seconds, procs.peak_growth_mib(baseline)
 
         try:
             push_s, push_growth = peak_during(lambda: api.push_monolithic(conn, PUSH_REPO, blob))
