@@ -37,7 +37,7 @@ fmt: install  ## format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## ours against the Go registry 2.8, interleaved, 5 repeats (~5 min; BENCH_ARGS="--quick" etc.)
+bench: install  ## ours, the compose stack (when Docker answers) and the Go registry 2.8, interleaved, 5 repeats (~10 min)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv and local data

@@ -78,10 +78,17 @@ def _num(value: float) -> str:
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def _goal_met(figure: Figure, ratio: float, server: str) -> str:
-    if not figure.goal or server != JUDGED:
-        return "  ."
-    return "" if (ratio >= 1.0 if figure.higher_is_better else ratio <= 1.0) else "  <"
+def _ratio_cell(figure: Figure, ratio: float | None, server: str) -> str:
+    """The ratio, with '<' when it misses a goal of the judged server; '.' alone for a figure that is not judged
+    (RSS growths of a few MiB or none: their ratios say nothing), '-' without a ratio."""
+    if not figure.goal:
+        return "."
+    if ratio is None:
+        return "-"
+    if server != JUDGED:
+        return f"{ratio:.2f}  ."
+    met = ratio >= 1.0 if figure.higher_is_better else ratio <= 1.0
+    return f"{ratio:.2f}" if met else f"{ratio:.2f}  <"
 
 
 def _others(names: list[str]) -> list[str]:
@@ -101,12 +108,10 @@ def figures_table(results: list[WorkloadResult]) -> str:
                 line += f" {spread.show() if spread else '-':>28}"
             for name in _others(names):
                 ratio = result.ratio(figure.key, name)
-                line += f" {f'{ratio:.2f}{_goal_met(figure, ratio, name)}' if ratio is not None else '-':>11}"
+                line += f" {_ratio_cell(figure, ratio, name):>11}"
             lines.append(line)
-    lines.append(
-        "(x/go: for MB/s and req/s higher is better, for ms and MiB lower is; '<' marks a goal of the all-in-one"
-    )
-    lines.append(" server missed, '.' a figure reported but not judged)")
+    lines.append("(x/go: for MB/s and req/s higher is better, for ms lower is; '<' marks a goal of the all-in-one")
+    lines.append(" server missed; '.' a figure reported but not judged: the compose stack's, and RSS growths)")
     return "\n".join(lines)
 
 
