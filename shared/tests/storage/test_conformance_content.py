@@ -1,4 +1,4 @@
-"""Whole-file content, stat, missing paths and url_for: the conformance suite's small-file half."""
+"""Whole-file content, stat, missing paths, url_for and open_local: the conformance suite's small-file half."""
 
 from __future__ import annotations
 
@@ -110,3 +110,19 @@ async def test_url_for(driver: CheckedDriver) -> None:
             await driver.url_for("/url/file")
         assert driver.name in str(info.value)
     await driver.delete("/url")
+
+
+async def test_open_local(driver: CheckedDriver) -> None:
+    """The filesystem driver hands out its file (for the server to send); the others say they cannot."""
+    content = b"sent by the server itself"
+    await driver.put_content("/local/file", content)
+    if driver.name == "filesystem":
+        with await driver.open_local("/local/file") as f:
+            assert f.read() == content
+        with pytest.raises(PathNotFoundError):
+            await driver.open_local("/local/missing")
+    else:
+        with pytest.raises(UnsupportedMethodError) as info:
+            await driver.open_local("/local/file")
+        assert driver.name in str(info.value)
+    await driver.delete("/local")

@@ -11,7 +11,10 @@ from registry_core.storage.driver import InvalidPathError
 
 Op = Callable[[CheckedDriver, str], Awaitable[object]]
 
-DRIVER_METHODS = ("get_content", "put_content", "reader", "writer", "stat", "list", "move", "delete", "walk", "url_for")
+DRIVER_METHODS = (
+    *("get_content", "put_content", "reader", "writer", "stat", "list", "move", "delete", "walk", "url_for"),
+    "open_local",
+)
 
 
 # Every entry point, with whether "/" (the root, for listing and walking) is a valid argument.
@@ -27,6 +30,7 @@ OPS: dict[str, tuple[Op, bool]] = {
     "move-dest": (lambda d, p: d.move("/ok", p), False),
     "delete": (lambda d, p: d.delete(p), False),
     "url_for": (lambda d, p: d.url_for(p), False),
+    "open_local": (lambda d, p: d.open_local(p), False),
 }
 
 INVALID = ["", "relative", "/a/../b", "/a/./b", "/..", "/a/.", "/a//b", "//a", "/a/", "/a b", "/a/b\x00", "/ä", "/a:b"]

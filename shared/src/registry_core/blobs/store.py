@@ -19,7 +19,6 @@ from registry_core import paths
 from registry_core.blobs.interfaces import BlobUnknownError
 from registry_core.descriptor import DEFAULT_MEDIA_TYPE, Descriptor
 from registry_core.digest import CANONICAL_ALGORITHM, Digest
-from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import PathNotFoundError, StorageDriver, StorageError, UnsupportedMethodError
 
 
@@ -67,13 +66,11 @@ class BlobStore:
     async def local_file(self, descriptor: Descriptor) -> BinaryIO | None:
         """The blob's data file, open for reading, when the driver keeps blobs in local files (the caller hands
         it to the server to send, and closes it); ``None`` when it does not. ``BlobUnknownError`` if it is missing."""
-        inner = self.driver.driver if isinstance(self.driver, CheckedDriver) else self.driver
-        open_local = getattr(inner, "open_local", None)  # the filesystem driver's
-        if open_local is None:
-            return None
         path = paths.blob_data(descriptor.digest)
         try:
-            f: BinaryIO = await open_local(path)
+            f = await self.driver.open_local(path)
+        except UnsupportedMethodError:
+            return None
         except PathNotFoundError:
             raise BlobUnknownError(descriptor.digest) from None
         if os.fstat(f.fileno()).st_size < descriptor.size:

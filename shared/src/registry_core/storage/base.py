@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 from registry_core.storage.driver import (
     PATH_RE,
@@ -97,6 +98,10 @@ class CheckedDriver(StorageDriver):
     async def url_for(self, path: str, *, method: str = "GET", expires_in: int = 1200) -> str:
         with self._traced("url_for", path):
             return await self.driver.url_for(check_path(path), method=method, expires_in=expires_in)
+
+    async def open_local(self, path: str) -> BinaryIO:
+        with self._traced("open_local", path):
+            return await self.driver.open_local(check_path(path))
 
     async def aclose(self) -> None:
         await self.driver.aclose()

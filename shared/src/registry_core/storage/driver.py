@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import BinaryIO
 
 PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
 """The path grammar, as the Go registry's ``PathRegexp``; ``/`` alone is allowed for listing and walking."""
@@ -168,6 +169,15 @@ class StorageDriver(ABC):
         Drivers that cannot (every driver but S3) raise ``UnsupportedMethodError``.
         """
         raise UnsupportedMethodError(path, "url_for", self.name)
+
+    async def open_local(self, path: str) -> BinaryIO:
+        """``path`` as a local file open for reading, for a caller that sends it itself (the server's file-sending
+        extension) and closes it. ``PathNotFoundError`` if there is no such file.
+
+        Drivers that do not keep files on a local filesystem (every driver but filesystem) raise
+        ``UnsupportedMethodError``.
+        """
+        raise UnsupportedMethodError(path, "open_local", self.name)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections and threads."""
