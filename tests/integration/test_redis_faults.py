@@ -167,6 +167,8 @@ def test_a_killed_redis_fails_no_request_and_the_descriptor_cache_reports_it(
     cached = warm(http, cluster)
     healthz = f"{cluster.descriptor_cache.url}/healthz"
     assert http.get(healthz).status_code == 200
+    readers = [f"{reader.url}/healthz" for reader in cluster.readers]  # with the remote and the redis cache
+    assert [http.get(r).json()["status"] for r in readers] == ["ok"] * len(readers)
     cluster.redis.proc.kill()
     cluster.redis.proc.wait()
 
@@ -174,7 +176,13 @@ def test_a_killed_redis_fails_no_request_and_the_descriptor_cache_reports_it(
     unhealthy = http.get(healthz)
     assert unhealthy.status_code == 503
     assert unhealthy.json()["status"] == "unhealthy" and unhealthy.json()["checks"]["redis"] != "ok"
+    for reader in readers:  # still serving (from storage), so still in the pool: degraded, not unhealthy
+        degraded = http.get(reader)
+        assert degraded.status_code == 200, degraded.text
+        assert degraded.json()["status"] == "degraded" and degraded.json()["checks"]["descriptorcache"] != "ok"
+        assert degraded.json()["checks"]["storage"] == "ok"
 
     cluster.restart_redis()
     wait_until(lambda: http.get(healthz).status_code == 200, "descriptor-cache healthy again")
+    wait_until(lambda: all(http.get(r).json()["status"] == "ok" for r in readers), "readers no longer degraded")
     assert_caching_resumes(http, cluster, deleted)

@@ -49,6 +49,12 @@ class RemoteDescriptorCache:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def ping(self) -> None:
+        """``DescriptorCacheError`` unless the descriptor-cache service (and so its Redis) is healthy."""
+        response = await self.request("GET", "/healthz")
+        if response.status != 200:
+            raise DescriptorCacheError(f"descriptor-cache GET /healthz: HTTP {response.status}")
+
     async def request(self, method: str, path: str, json: Any = None) -> HttpResponse:
         try:
             response = await self.client.request(method, path, json)

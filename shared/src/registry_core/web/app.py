@@ -98,6 +98,8 @@ def create_service_app(
                 resources.push_async_callback(_close, cache)
                 app.state.registry = build_registry(settings, driver, cache)
                 app.state.health_checks["storage"] = storage_check(driver)
+                if (ping := getattr(cache, "ping", None)) is not None:  # Redis or the descriptor-cache service
+                    app.state.advisory_checks["descriptorcache"] = ping
             if setup is not None:
                 await resources.enter_async_context(setup(app))
             tasks = [
@@ -120,6 +122,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.health_checks = {}
+    app.state.advisory_checks = {}
     install_error_handlers(app)
     app.include_router(health_router())
     for router in routers:

@@ -1,7 +1,10 @@
 """``/healthz`` and ``/metrics``, served by every service.
 
-A health check is an async callable returning nothing when healthy and raising when not; ``/healthz``
-answers 200 with each check's state, or 503 naming the failing ones.
+A health check is an async callable returning nothing when healthy and raising when not. ``/healthz`` answers
+200 with each check's state, or 503 when a required check fails (``app.state.health_checks``: storage, or Redis
+for the descriptor-cache service). An advisory check (``app.state.advisory_checks``: the descriptor cache of a
+blob service) that fails makes the status ``degraded`` but keeps the 200: the service answers from storage
+meanwhile, and failing it would pull every replica out of a load balancer during a Redis outage.
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ def health_router() -> APIRouter:
 
     @router.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
-        checks: Mapping[str, HealthCheck] = request.app.state.health_checks
+        required: Mapping[str, HealthCheck] = request.app.state.health_checks
+        advisory: Mapping[str, HealthCheck] = request.app.state.advisory_checks
+        checks = {**required, **advisory}
         names = list(checks)
         results = dict(zip(names, await asyncio.gather(*(_run(checks[n]) for n in names)), strict=True))
-        healthy = all(r == "ok" for r in results.values())
-        body = {"status": "ok" if healthy else "unhealthy", "service": request.app.title, "checks": results}
-        return JSONResponse(body, status_code=200 if healthy else 503)
+        failing = {n for n, r in results.items() if r != "ok"}
+        status = "unhealthy" if failing & set(required) else "degraded" if failing else "ok"
+        body = {"status": status, "service": request.app.title, "checks": results}
+        return JSONResponse(body, status_code=503 if status == "unhealthy" else 200)
 
     @router.get("/metrics")
     async def metrics(request: Request) -> Response:
