@@ -23,3 +23,17 @@ health:
     threshold: 3
 """
 """The Debian ``docker-registry`` package's own ``/etc/docker/registry/config.yml``: it must start us unchanged."""
+
+FILESYSTEM_REDIS_CONFIG = """\
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: redis
+redis:
+  addr: {redis}
+"""
+"""Split services on one filesystem root sharing one Redis descriptor cache (format ``root`` and ``redis``)."""
