@@ -138,8 +138,7 @@ def start_stack(directory: Path, readers: int, writers: int, name: str = "compos
     env_argv = ["env", f"REGISTRY_PUBLISH=127.0.0.1:{port}"]
     try:
         _run([*env_argv, *compose, "up", "-d", "--no-build", *scale], COMMAND_TIMEOUT, log)
-        containers = _wait_healthy(compose, {"blob-read": readers, "blob-write": writers})
-        roots = {name: _main_pid(container) for name, container in containers.items()}
+        roots = _wait_healthy(compose, {"blob-read": readers, "blob-write": writers})
         stack = ComposeStack(name, compose, _gateway_address(compose), roots, log)
         _wait_serving(stack.url)
         time.sleep(GATEWAY_RESOLVE_INTERVAL + 1)  # the gateway's next resolution sees every replica
@@ -157,28 +156,24 @@ def _inspect(container: str, template: str) -> str:
     return _run(["docker", "inspect", "-f", template, container]).strip()
 
 
-def _main_pid(container: str) -> int:
-    return int(_inspect(container, "{{.State.Pid}}"))
+STATE = (
+    '{{index .Config.Labels "com.docker.compose.service"}} {{.Name}} {{.State.Pid}} '
+    "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}"
+)
+"""Per container, one ``docker inspect`` line: service, name, main pid, state/health."""
 
 
-def _wait_healthy(compose: tuple[str, ...], replicas: dict[str, int]) -> dict[str, str]:
-    """The measured containers by name, once each service runs its number of healthy containers."""
+def _wait_healthy(compose: tuple[str, ...], replicas: dict[str, int]) -> dict[str, int]:
+    """The main pid of each measured container by name, once each service runs its number of healthy
+    containers (one ``compose ps`` and one ``docker inspect`` per poll)."""
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
-        found: dict[str, str] = {}
-        states: dict[str, list[str]] = {}
-        for service in MEASURED:
-            ids = _containers(compose, service)
-            states[service] = [
-                _inspect(c, "{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}") for c in ids
-            ]
-            found.update({_inspect(c, "{{.Name}}").lstrip("/"): c for c in ids})
-        ready = all(
-            len(states[s]) == replicas.get(s, 1) and all(state == "running/healthy" for state in states[s])
-            for s in MEASURED
-        )
-        if ready:
-            return found
+        ids = _run([*compose, "ps", "-q"]).split()
+        rows = [line.split() for line in _run(["docker", "inspect", "-f", STATE, *ids]).splitlines()] if ids else []
+        measured = [(svc, name.lstrip("/"), int(pid), state) for svc, name, pid, state in rows if svc in MEASURED]
+        states = {s: [state for service, _, _, state in measured if service == s] for s in MEASURED}
+        if all(len(states[s]) == replicas.get(s, 1) and set(states[s]) == {"running/healthy"} for s in MEASURED):
+            return {name: pid for _, name, pid, _ in measured}
         if time.monotonic() > deadline:
             raise RuntimeError(f"the stack was not healthy within {READY_TIMEOUT:.0f} s: {states}")
         time.sleep(1)
