@@ -4,9 +4,17 @@
 #
 #   gateway.sh          run: render with the current addresses of the upstream names (Docker's DNS), start nginx,
 #                       and every GATEWAY_RESOLVE_INTERVAL seconds re-render and reload nginx (gracefully: requests
-#                       in flight finish on the old workers) when the addresses changed: a --scale, a replaced or
-#                       restarted replica. Open-source nginx resolves a `server name:port` only when it loads its
-#                       configuration, and hashes by the server line, so every replica needs a line of its own.
+#                       in flight finish on the old workers) when the addresses changed: a --scale, a replaced
+#                       replica, one restarted with a new address. Open-source nginx resolves a `server name:port`
+#                       only when it loads its configuration, and hashes by the server line, so every replica needs
+#                       a line of its own.
+#
+# An address that leaves the DNS stays in the configuration for GATEWAY_HOLD seconds: a replica being restarted
+# (docker restart, a rolling update) is gone from Docker's DNS for a moment and usually comes back with the same
+# address, and a reload for that moment is not free: the old workers close every idle keep-alive connection of
+# the clients, and a client whose next request was already on its way sees the connection drop without an answer
+# (Go clients retry such a request, others fail). Meanwhile nginx finds the replica down by its refused connections
+# (max_fails) and sends those reads to another.
 #   gateway.sh render   print the rendered configuration (GATEWAY_SERVERS, or the DNS when unset)
 #   gateway.sh check    the healthcheck: GET /healthz on the gateway answers 200 (perl: in both images)
 #
@@ -20,6 +28,7 @@
 #   GATEWAY_SERVERS           instead of resolving: "name=addr[:port],addr[:port] name=..." (a host, tests)
 #   GATEWAY_LISTEN            the listen address to render instead of 8080
 #   GATEWAY_RESOLVE_INTERVAL  seconds between two resolutions (default 5)
+#   GATEWAY_HOLD              seconds an address that left the DNS stays configured (default 30)
 #   GATEWAY_PORT              the port the healthcheck connects to (default 8080)
 set -eu
 
@@ -28,6 +37,7 @@ TEMPLATE=${GATEWAY_TEMPLATE:-$here/gateway.conf}
 PREFIX=${GATEWAY_PREFIX:-/tmp/nginx}
 UPSTREAMS=${GATEWAY_UPSTREAMS:-blob-read blob-write}
 INTERVAL=${GATEWAY_RESOLVE_INTERVAL:-5}
+HOLD=${GATEWAY_HOLD:-30}
 PORT=${GATEWAY_PORT:-8080}
 
 log() { echo "gateway: $*" >&2; }
@@ -41,6 +51,32 @@ servers() { # "name=addr,addr name=addr..." from GATEWAY_SERVERS or the resolver
     printf '%s=%s ' "$name" "$(getent ahostsv4 "$name" | awk '{print $1}' | sort -u | paste -sd, -)"
   done
   echo
+}
+
+remember() { # $1: what was seen ("name=addr@time,... ..."), $2: servers now; the addresses seen within HOLD seconds
+  clock=$(date +%s)
+  printf '%s\n%s\n' "$1" "$2" | awk -v now="$clock" -v hold="$HOLD" '
+    {
+      for (i = 1; i <= NF; i++) {
+        eq = index($i, "=")
+        if (eq < 2) continue
+        name = substr($i, 1, eq - 1)
+        print name                                # a name stays listed when it has no address
+        m = split(substr($i, eq + 1), list, ",")
+        for (j = 1; j <= m; j++) {
+          at = index(list[j], "@")                # "@time" in what was seen; none in what resolves now
+          seen = at ? substr(list[j], at + 1) : now
+          if (now - seen <= hold) print name, (at ? substr(list[j], 1, at - 1) : list[j]), seen
+        }
+      }
+    }' | sort -k1,1 -k2,2 -k3,3nr | awk '
+    $1 != name { if (name != "") printf "%s ", entry; name = $1; entry = name "="; sep = ""; addr = "" }
+    NF == 3 && $2 != addr { entry = entry sep $2 "@" $3; sep = ","; addr = $2 }
+    END { if (name != "") print entry }'
+}
+
+addresses() { # $1: what remember printed; the servers, without the times
+  echo "$1" | sed 's/@[0-9]*//g'
 }
 
 render() { # $1: servers; the rendered template on stdout; fails when a name has no address
@@ -94,10 +130,13 @@ ln -sf /dev/stdout "$PREFIX/access.log"
 conf="$PREFIX/gateway.conf"
 nginx_() { nginx -p "$PREFIX/" -e stderr "$@"; }
 
-known=$(servers)
+seen=$(remember "" "$(servers)")
+known=$(addresses "$seen")
 render "$known" >"$conf"
 log "upstreams: $known"
-nginx_ -c "$conf" -g 'daemon off;' &
+# Not through nginx_: a function run in the background is a subshell, and $! would be the subshell, which ignores
+# QUIT (as every background job of a non-interactive shell does), so the graceful stop below would never arrive.
+nginx -p "$PREFIX/" -e stderr -c "$conf" -g 'daemon off;' &
 nginx_pid=$!
 # docker stop sends TERM: stop gracefully (QUIT lets requests in flight finish); the loop then sees nginx gone.
 trap 'kill -QUIT "$nginx_pid" 2>/dev/null || true' TERM INT QUIT
@@ -106,7 +145,8 @@ while kill -0 "$nginx_pid" 2>/dev/null; do
   sleep "$INTERVAL" &
   wait $! 2>/dev/null || true # a signal interrupts the wait
   kill -0 "$nginx_pid" 2>/dev/null || break
-  now=$(servers)
+  seen=$(remember "$seen" "$(servers)")
+  now=$(addresses "$seen")
   [ "$now" = "$known" ] && continue
   # A name without addresses (scaled to 0, every replica restarting) fails: keep the running configuration.
   if render "$now" >"$conf.next" && nginx_ -c "$conf.next" -t -q; then
