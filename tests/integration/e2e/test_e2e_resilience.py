@@ -167,6 +167,15 @@ def addresses(containers: list[str]) -> set[str]:
     return {address for c in containers for address in run(["docker", "inspect", "-f", template, c]).split()}
 
 
+def gateway_reloads(log: str) -> list[dict[str, set[str]]]:
+    """The upstreams of each reload in the gateway's log ("gateway: upstreams changed, reloading: name=a,b ...")."""
+    marker = "upstreams changed, reloading: "
+    return [
+        {name: set(filter(None, listed.split(","))) for name, _, listed in (e.partition("=") for e in line.split())}
+        for line in (line.split(marker, 1)[1] for line in log.splitlines() if marker in line)
+    ]
+
+
 def test_readers_restarted_one_at_a_time_under_a_pull_loop(stack: Stack, tmp_path: Path, report: list[str]) -> None:
     """Every pull succeeds while each reader is restarted in turn; and a reader back with its address costs the
     gateway no reload (deploy/nginx/gateway.sh holds an address that leaves the DNS for a while)."""
@@ -210,7 +219,10 @@ def test_readers_restarted_one_at_a_time_under_a_pull_loop(stack: Stack, tmp_pat
         loop.join(60)
     assert not failures, f"{len(failures)} failed pulls of {len(pulls) + len(failures)}: {failures[:10]}"
     assert len(pulls) >= 10
-    reloads = stack.gateway_log(since).count("upstreams changed, reloading")
+    reloads = gateway_reloads(stack.gateway_log(since))
     if addresses(stack.wait_healthy("blob-read", 2)) == addresses_before:
-        assert reloads == 0, f"the gateway reloaded {reloads} times for readers that kept their addresses"
-    report.append(f"rolling restart: {len(pulls)} pulls, {reloads} gateway reloads, GETs replayed {transport.replayed}")
+        # Other reloads may fall in this window (a writer restarted by an earlier test with a new address).
+        dropping = [upstreams for upstreams in reloads if upstreams.get("blob-read") != addresses_before]
+        assert not dropping, f"the gateway reloaded without readers that kept their addresses: {dropping}"
+    replayed = transport.replayed
+    report.append(f"rolling restart: {len(pulls)} pulls, {len(reloads)} gateway reloads, GETs replayed: {replayed}")
