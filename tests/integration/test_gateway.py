@@ -24,7 +24,7 @@ import httpx
 import pytest
 from images import OCI_INDEX, OCI_MANIFEST, OciLayout, Platform, build_image, build_index, sha256
 
-from registry_core.testing.configs import FILESYSTEM_REDIS_CONFIG
+from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, RedisServer, free_port, start_registry, stop, wait_for_port
 
 NGINX = "/usr/sbin/nginx"
@@ -93,7 +93,7 @@ class Gateway:
 def start_gateway(directory: Path, redis: RedisServer, readers: int = 2, writers: int = 2) -> Gateway:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "config.yml"
-    config.write_text(FILESYSTEM_REDIS_CONFIG.format(root=directory / "root", redis=redis.addr))
+    config.write_text(filesystem_config(directory / "root", redis.addr))
     started: list[Process] = []
     try:
         for _ in range(readers):

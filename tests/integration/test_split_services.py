@@ -16,7 +16,7 @@ import pytest
 
 from registry_core import paths
 from registry_core.digest import Digest
-from registry_core.testing.configs import FILESYSTEM_REDIS_CONFIG
+from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, RedisServer, start_registry, stop
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ class Split:
 def split(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Split]:
     directory = tmp_path_factory.mktemp("split")
     config = directory / "config.yml"
-    config.write_text(FILESYSTEM_REDIS_CONFIG.format(root=directory / "root", redis=redis_server.addr))
+    config.write_text(filesystem_config(directory / "root", redis_server.addr))
     reader = start_registry("blob-read", config, directory)
     writers = [start_registry("blob-write", config, directory) for _ in range(2)]
     yield Split(directory / "root", reader, writers)

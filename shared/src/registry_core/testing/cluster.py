@@ -13,25 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, RedisServer, start_redis, start_registry, stop
-
-CONFIG = """\
-version: 0.1
-log:
-  level: {log_level}
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: {cache}
-redis:
-  addr: {redis}
-services:
-  descriptorcache:
-    url: {descriptor_cache}
-"""
 
 CACHE_KINDS = ("inmemory", "redis", "remote")
 
@@ -91,8 +74,9 @@ class Cluster:
 
 def write_config(directory: Path, root: Path, cache: str, redis: str, descriptor_cache: str, log_level: str) -> Path:
     config = directory / f"config-{cache}.yml"
-    text = CONFIG.format(root=root, cache=cache, redis=redis, descriptor_cache=descriptor_cache, log_level=log_level)
-    config.write_text(text)
+    config.write_text(
+        filesystem_config(root, redis, cache=cache, descriptor_cache=descriptor_cache, log_level=log_level)
+    )
     return config
 
 
