@@ -1,6 +1,6 @@
 """Blob bodies as ``registry serve`` sends them (the file-sending protocol, ``registry_server/zerocopy.py``): whole
-and ranged, across its 1 MiB pieces, from the page cache and from the disk, on kept-alive connections, and after a
-client that hung up in the middle of a body."""
+and ranged, across its 1 MiB pieces, from the page cache and from the disk, on kept-alive connections, after a
+client that hung up in the middle of a body, and with more downloads at once than copy threads."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from registry_server.zerocopy import COPY_THREADS
+
 if TYPE_CHECKING:
     from conftest import RunningRegistry
 
@@ -20,11 +22,11 @@ pytestmark = pytest.mark.integration
 
 REPO = "sending/blob"
 SIZE = (5 << 19) + 17  # 2.5 MiB and a bit: three pieces, the last one short
+BIG = 16 << 20  # more than the kernel's largest send buffer (4 MiB by default): the server's writes must wait
 
 
-@pytest.fixture(scope="module")
-def blob(registry_server: RunningRegistry) -> tuple[bytes, str]:
-    data = os.urandom(SIZE)
+def push_blob(registry_server: RunningRegistry, size: int) -> tuple[bytes, str]:
+    data = os.urandom(size)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     with httpx.Client(base_url=registry_server.url, timeout=30) as client:
         started = client.post(f"/v2/{REPO}/blobs/uploads/")
@@ -32,6 +34,28 @@ def blob(registry_server: RunningRegistry) -> tuple[bytes, str]:
         done = client.put(started.headers["Location"], params={"digest": digest}, content=data)
         assert done.status_code == 201, done.text
     return data, digest
+
+
+@pytest.fixture(scope="module")
+def blob(registry_server: RunningRegistry) -> tuple[bytes, str]:
+    return push_blob(registry_server, SIZE)
+
+
+@pytest.fixture(scope="module")
+def big_blob(registry_server: RunningRegistry) -> tuple[bytes, str]:
+    return push_blob(registry_server, BIG)
+
+
+def slow_client(registry_server: RunningRegistry, digest: str) -> socket.socket:
+    """A connection that has asked for the blob and reads nothing yet: with a 64 KiB receive buffer (set before
+    connecting, so that the window is negotiated with it), the server's writes soon block on it."""
+    host, port = registry_server.host.split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET /v2/{REPO}/blobs/{digest} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    return sock
 
 
 def blob_file(registry_server: RunningRegistry, digest: str) -> Path:
@@ -73,14 +97,47 @@ def test_a_blob_that_is_not_in_the_page_cache(registry_server: RunningRegistry, 
 
 
 def test_a_client_hanging_up_mid_body_leaves_the_server_serving(
-    registry_server: RunningRegistry, blob: tuple[bytes, str]
+    registry_server: RunningRegistry, big_blob: tuple[bytes, str]
 ) -> None:
-    data, digest = blob
-    host, port = registry_server.host.split(":")
+    data, digest = big_blob
     for _ in range(3):
-        with socket.create_connection((host, int(port)), timeout=30) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the server's writes block on us
-            sock.sendall(f"GET /v2/{REPO}/blobs/{digest} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        with slow_client(registry_server, digest) as sock:
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     response = httpx.get(f"{registry_server.url}/v2/{REPO}/blobs/{digest}", timeout=30)
     assert response.status_code == 200 and response.content == data
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The head and the body (by its Content-Length) of the next response on ``sock``."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed in the head: {received!r}"
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(
+        next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    )
+    while len(body) < length:
+        chunk = sock.recv(1 << 20)
+        assert chunk, f"the connection closed after {len(body)} of {length} bytes"
+        body += chunk
+    return head, body
+
+
+def test_more_downloads_than_copy_threads(registry_server: RunningRegistry, big_blob: tuple[bytes, str]) -> None:
+    """Clients that stop reading hold every copy thread and then some downloads on the event loop; another
+    client's download still completes, and each stalled one completes whole once its client reads again."""
+    data, digest = big_blob
+    stalled: list[socket.socket] = []
+    try:
+        for _ in range(COPY_THREADS + 2):
+            stalled.append(slow_client(registry_server, digest))
+        response = httpx.get(f"{registry_server.url}/v2/{REPO}/blobs/{digest}", timeout=30)
+        assert response.status_code == 200 and response.content == data
+        for sock in stalled:
+            head, body = read_response(sock)
+            assert head.startswith(b"HTTP/1.1 200") and body == data
+    finally:
+        for sock in stalled:
+            sock.close()
