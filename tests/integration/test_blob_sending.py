@@ -1,28 +1,40 @@
-"""Blob bodies as ``registry serve`` sends them (the file-sending protocol, ``registry_server/zerocopy.py``): whole
-and ranged, across its 1 MiB pieces, from the page cache and from the disk, on kept-alive connections, after a
-client that hung up in the middle of a body, and with more downloads at once than copy threads."""
+"""Blob bodies as ``registry serve`` sends them (the file-sending protocol, ``registry_server/zerocopy.py``), by
+``sendfile`` and by copies (``http.sendfile: false``): whole and ranged, across 1 MiB pieces, from the page cache
+and from the disk, on kept-alive connections, after a client that hung up in the middle of a body, and with more
+downloads at once than copy threads."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from registry_process import RunningRegistry, serve_all
 
+from registry_core.testing.servers import stop
 from registry_server.zerocopy import COPY_THREADS
-
-if TYPE_CHECKING:
-    from conftest import RunningRegistry
 
 pytestmark = pytest.mark.integration
 
 REPO = "sending/blob"
 SIZE = (5 << 19) + 17  # 2.5 MiB and a bit: three pieces, the last one short
 BIG = 16 << 20  # more than the kernel's largest send buffer (4 MiB by default): the server's writes must wait
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["sendfile", "copies"])
+def registry_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningRegistry]:
+    """A registry of this module's own (it reads the blob files), sending one way."""
+    process = serve_all(tmp_path_factory.mktemp("sending"), f"  sendfile: {str(request.param).lower()}\n")
+    try:
+        yield RunningRegistry(process.url, process)
+    finally:
+        stop(process.proc)
 
 
 def push_blob(registry_server: RunningRegistry, size: int) -> tuple[bytes, str]:

@@ -324,6 +324,7 @@ class HttpSettings(_Section):
     tls: RawSection = {}
     http2: RawSection = {}
     blobcachemaxage: Duration = Field(timedelta(hours=168), description="Cache-Control max-age of blob responses")
+    sendfile: bool = Field(True, description="send blob bodies from local files with sendfile(2), else by copies")
 
 
 class RedisPoolSettings(_Section):

@@ -72,7 +72,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host or host,
         port=args.port or port,
         loop="uvloop",
-        http=http_protocol(),
+        http=http_protocol(settings.http.sendfile),
         log_level=settings.log.level.lower() if settings.log.level.lower() != "warn" else "warning",
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -7,15 +7,17 @@ connection's socket (``dup``-ed so that the loop can watch it for writability ne
 it), waiting for the socket to drain between writes. The response head still goes through uvicorn, which also
 finishes the response (keep-alive, pipelining) as for any other body.
 
-How the bytes move is measured, not assumed (``bench/RESULTS.md``): 1 MiB ``preadv`` + ``write`` beat
-``os.sendfile`` here (loopback, 64 MiB: 1.9-2.2 GB/s at 31-35 ms of CPU per pull against 1.3-1.4 GB/s at 45-50 ms
-for sendfile, and Go's 32 KiB copies in between), and cost one 1 MiB buffer per response in flight.
+How the bytes move is measured, not assumed (``bench/RESULTS.md``), and differs between machines: on one, 1 MiB
+``preadv`` + ``write`` beat ``os.sendfile`` (loopback, 64 MiB: 1.9-2.2 GB/s against 1.3-1.4), on another of the
+same kind ``sendfile`` beat the copies by ~1.45x at two thirds of the CPU. ``sendfile`` is the default (no copy
+through user space, as nginx's ``sendfile on``); ``http.sendfile: false`` selects the copies, which cost one 1 MiB
+buffer per response in flight. A file system that cannot ``sendfile`` gets the copies by itself.
 
-Who copies: a thread of its own per download, while one of ``COPY_THREADS`` is free: it blocks in ``preadv``,
-``write`` and ``poll``, all of which release the GIL, so that concurrent downloads copy on every core (an event
-loop copies on one). Further downloads copy on the event loop, so that slow clients holding every thread hold up
-nobody: reads the page cache holds inline (``RWF_NOWAIT``, as nginx reads), reads that would wait for the disk in
-a thread, writes when the socket is writable.
+Who sends: a thread of its own per download, while one of ``COPY_THREADS`` is free: it blocks in ``sendfile`` (or
+``preadv`` and ``write``) and ``poll``, all of which release the GIL, so that concurrent downloads send on every
+core (an event loop sends on one). Further downloads copy on the event loop, so that slow clients holding every
+thread hold up nobody: reads the page cache holds inline (``RWF_NOWAIT``, as nginx reads), reads that would wait
+for the disk in a thread, writes when the socket is writable.
 
 Extension message (https://asgi.readthedocs.io/en/latest/extensions.html#zero-copy-send)::
 
@@ -27,10 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import select
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,6 +51,9 @@ COPY_THREADS = 2 * (os.cpu_count() or 1)
 """Downloads copied by threads at once (2 per core measured better than 1 with 4 clients on 2 cores)."""
 STOP_POLL = 1.0
 """Seconds between two looks of a waiting copy thread at whether its response was cancelled."""
+SENDFILE_PIECE = 4 << 20
+"""Bytes per ``sendfile`` call: between two looks at whether the response was cancelled."""
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 _copiers = ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="blob-copy")
 _free_copiers = threading.BoundedSemaphore(COPY_THREADS)
@@ -58,6 +65,9 @@ ASGIApp = Any
 class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
     """``http="httptools"`` whose scopes offer ``http.response.zerocopysend``."""
 
+    sendfile = True
+    """The copier threads send with ``sendfile`` (else with 1 MiB copies)."""
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.scope["extensions"] = {ZERO_COPY: {}}  # type: ignore[typeddict-unknown-key]
@@ -67,7 +77,7 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
             async def send_or_send_file(message: Message) -> None:
                 if message["type"] != ZERO_COPY:
                     await send(message)
-                elif await _send_file(cycle, message):  # then end (or continue) the body as uvicorn does
+                elif await _send_file(cycle, message, self.sendfile):  # then end (or continue) the body as uvicorn does
                     await send({"type": "http.response.body", "more_body": message.get("more_body", False)})
 
             await app(scope, receive, send_or_send_file)
@@ -75,13 +85,17 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
         super()._start_asgi_task(cycle, app_with_zero_copy)
 
 
-def http_protocol() -> type[HttpToolsProtocol] | str:
+def http_protocol(sendfile: bool = True) -> type[HttpToolsProtocol] | str:
     """The ``http=`` for ``uvicorn.run``: this protocol, or plain ``httptools`` if uvicorn lacks its hooks."""
     hooks = ("on_message_begin", "_start_asgi_task")
-    return ZeroCopyHttpToolsProtocol if all(hasattr(HttpToolsProtocol, h) for h in hooks) else "httptools"
+    if not all(hasattr(HttpToolsProtocol, h) for h in hooks):
+        return "httptools"
+    if sendfile:
+        return ZeroCopyHttpToolsProtocol
+    return type("CopyingHttpToolsProtocol", (ZeroCopyHttpToolsProtocol,), {"sendfile": False})
 
 
-async def _send_file(cycle: RequestResponseCycle, message: Message) -> bool:
+async def _send_file(cycle: RequestResponseCycle, message: Message, sendfile: bool) -> bool:
     """Send the message's file range on ``cycle``'s connection; False if the connection is gone (closed)."""
     if not cycle.response_started or cycle.response_complete:
         raise RuntimeError(f"{ZERO_COPY} outside a response body")
@@ -99,7 +113,7 @@ async def _send_file(cycle: RequestResponseCycle, message: Message) -> bool:
     transport = cycle.transport
     try:
         await _flushed(transport)
-        await _send_range(transport.get_extra_info("socket").fileno(), file.fileno(), offset, count)
+        await _send_range(transport.get_extra_info("socket").fileno(), file.fileno(), offset, count, sendfile)
     except (OSError, TimeoutError):  # the client went away, stalled, or the file shrank: end the connection
         transport.close()
         cycle.disconnected = True
@@ -120,7 +134,7 @@ async def _flushed(transport: asyncio.WriteTransport) -> None:
         await asyncio.sleep(HEAD_FLUSH_POLL)
 
 
-async def _send_range(socket_fd: int, file_fd: int, offset: int, count: int) -> None:
+async def _send_range(socket_fd: int, file_fd: int, offset: int, count: int, sendfile: bool) -> None:
     if not _free_copiers.acquire(blocking=False):
         await _copy_on_loop(socket_fd, file_fd, offset, count)
         return
@@ -132,7 +146,10 @@ async def _send_range(socket_fd: int, file_fd: int, offset: int, count: int) -> 
         _free_copiers.release()
         raise
     stop = threading.Event()
-    copy = asyncio.get_running_loop().run_in_executor(_copiers, _copy_in_thread, out, source, offset, count, stop)
+    pieces = _sendfile_pieces if sendfile else _copied_pieces
+    copy = asyncio.get_running_loop().run_in_executor(
+        _copiers, _send_in_thread, pieces(out, source, offset, count), out, source, stop
+    )
     # Never cancelled itself: a copy cancelled before its thread took it would leave its descriptors open and its
     # slot taken. A cancelled response sets ``stop`` instead, which the thread sees before its next write.
     copy.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved if nobody awaits it
@@ -142,36 +159,69 @@ async def _send_range(socket_fd: int, file_fd: int, offset: int, count: int) -> 
         stop.set()
 
 
-def _copy_in_thread(out: int, source: int, offset: int, count: int, stop: threading.Event) -> None:
-    """One download's copy, blocking, on a copier thread; owns ``out``, ``source`` and its copier slot."""
+def _send_in_thread(pieces: Iterator[int], out: int, source: int, stop: threading.Event) -> None:
+    """One download, blocking, on a copier thread; owns ``out``, ``source`` and its copier slot."""
     try:
-        buffer = memoryview(bytearray(min(CHUNK, count)))
         writable = select.poll()
         writable.register(out, select.POLLOUT)
         stalled_since: float | None = None
-        while count:
-            read = os.preadv(source, [buffer[: min(len(buffer), count)]], offset)
-            if read == 0:
-                raise OSError(f"the file ended {count} bytes early")
-            pending = buffer[:read]
-            while pending:
-                if stop.is_set():
-                    raise ConnectionAbortedError("the response was cancelled")
-                try:
-                    pending = pending[os.write(out, pending) :]
-                    stalled_since = None
-                except BlockingIOError:
-                    now = time.monotonic()
-                    stalled_since = stalled_since or now
-                    if now - stalled_since > STALL_TIMEOUT:
-                        raise TimeoutError("the client stopped reading") from None
-                    writable.poll(STOP_POLL * 1000)
-            offset += read
-            count -= read
+        for sent in pieces:
+            if stop.is_set():
+                raise ConnectionAbortedError("the response was cancelled")
+            if sent:
+                stalled_since = None
+                continue
+            now = time.monotonic()
+            stalled_since = stalled_since or now
+            if now - stalled_since > STALL_TIMEOUT:
+                raise TimeoutError("the client stopped reading")
+            writable.poll(STOP_POLL * 1000)
     finally:
         os.close(out)
         os.close(source)
         _free_copiers.release()
+
+
+def _copied_pieces(out: int, source: int, offset: int, count: int) -> Iterator[int]:
+    """Sends the range by 1 MiB ``preadv`` and ``write`` to a non-blocking ``out``; yields the bytes each write
+    sent, 0 when the socket is full."""
+    buffer = memoryview(bytearray(min(CHUNK, count)))
+    while count:
+        read = os.preadv(source, [buffer[: min(len(buffer), count)]], offset)
+        if read == 0:
+            raise OSError(f"the file ended {count} bytes early")
+        pending = buffer[:read]
+        while pending:
+            try:
+                written = os.write(out, pending)
+            except BlockingIOError:
+                yield 0
+                continue
+            pending = pending[written:]
+            yield written
+        offset += read
+        count -= read
+
+
+def _sendfile_pieces(out: int, source: int, offset: int, count: int) -> Iterator[int]:
+    """Sends the range by ``sendfile`` to a non-blocking ``out``, or by copies if the file system cannot; yields
+    the bytes each call sent, 0 when the socket is full."""
+    while count:
+        try:
+            sent = os.sendfile(out, source, offset, min(count, SENDFILE_PIECE))
+        except BlockingIOError:
+            yield 0
+            continue
+        except OSError as exc:
+            if exc.errno not in _NO_SENDFILE:
+                raise
+            yield from _copied_pieces(out, source, offset, count)
+            return
+        if sent == 0:
+            raise OSError(f"the file ended {count} bytes early")
+        offset += sent
+        count -= sent
+        yield sent
 
 
 async def _copy_on_loop(socket_fd: int, file_fd: int, offset: int, count: int) -> None:
