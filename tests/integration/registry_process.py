@@ -5,23 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, free_port, start_registry, stop
-
-CONFIG = """\
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
 
 READY_TIMEOUT = 30.0
 
@@ -54,12 +43,13 @@ def wait_until_ready(url: str, process: Process | None) -> None:
     raise RuntimeError(f"the registry at {url} did not answer GET /v2/ within {READY_TIMEOUT}s\n{log}")
 
 
-def serve_all(directory: Path, http_settings: str = "") -> Process:
-    """``registry serve all`` on a free port with this file's configuration, ``http_settings`` (YAML lines
-    indented under ``http:``) added; ready to answer."""
+def serve_all(directory: Path, **http: Any) -> Process:
+    """``registry serve all`` on a free port: filesystem storage under ``directory``, deletes on, ``http`` added to
+    the ``http`` section (``sendfile=False``, say); ready to answer."""
     port = free_port()
     config = directory / "config.yml"
-    config.write_text(CONFIG.format(root=directory / "data", port=port) + http_settings)
+    text = filesystem_config(directory / "data", log_level="info", http={"addr": f"127.0.0.1:{port}", **http})
+    config.write_text(text)
     process = start_registry("all", config, directory, port=port)
     try:
         wait_until_ready(process.url, process)

@@ -30,7 +30,7 @@ def registry_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningRegistry]:
     """A registry of this module's own (it reads the blob files), sending one way."""
-    process = serve_all(tmp_path_factory.mktemp("sending"), f"  sendfile: {str(request.param).lower()}\n")
+    process = serve_all(tmp_path_factory.mktemp("sending"), sendfile=request.param)
     try:
         yield RunningRegistry(process.url, process)
     finally:

@@ -22,6 +22,7 @@ from registry_core.blobs.interfaces import BlobUnknownError
 from registry_core.blobs.redis_cache import RedisDescriptorCache
 from registry_core.descriptor import Descriptor
 from registry_core.digest import Digest
+from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, RedisServer, registry_command, start_registry, stop
 from registry_server.gc_command import LEASE_KEY
 
@@ -30,26 +31,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed"),
 ]
 
-CONFIG = """\
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-  maintenance:
-    readonly:
-      enabled: {readonly}
-"""
-REDIS_CONFIG = """\
-  cache:
-    blobdescriptor: redis
-redis:
-  addr: {addr}
-  db: {db}
-"""
 REDIS_DB = 5
 REPOSITORY = "gc/app"
 GC_TIMEOUT = 120
@@ -68,8 +49,7 @@ class Site:
     def config(self, *, readonly: bool, redis: str | None = None) -> Path:
         """A configuration of this root, read-only or not, with a Redis descriptor cache at ``redis`` if given."""
         path = self.directory / f"config-{'ro' if readonly else 'rw'}{'-redis' if redis else ''}.yml"
-        text = CONFIG.format(root=self.root, readonly=str(readonly).lower())
-        path.write_text(text + (REDIS_CONFIG.format(addr=redis, db=REDIS_DB) if redis else ""))
+        path.write_text(filesystem_config(self.root, redis, log_level="info", readonly=readonly, redis_db=REDIS_DB))
         return path
 
     def serve(self, *, readonly: bool) -> Process:

@@ -23,6 +23,7 @@ from images import OCI_INDEX, OCI_MANIFEST, OciLayout, Platform, build_image, bu
 from test_oci_conformance import OCI_EMPTY, encode, push_blob, referrers
 from test_skopeo import DOCKER_MANIFEST, push, raw_manifest, skopeo
 
+from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import free_port, go_registry_binary, start_go_registry, start_registry, stop
 
 pytestmark = [
@@ -34,19 +35,6 @@ pytestmark = [
     ),
 ]
 
-CONFIG = """\
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
-"""One configuration for both registries: ours reads the Go registry's ``config.yml`` unchanged."""
 
 ACCEPT = {"Accept": ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST])}
 CONTENT_TYPE = {"Content-Type": OCI_MANIFEST}
@@ -67,7 +55,10 @@ class Registries:
 def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
     directory = tmp_path_factory.mktemp("interop")
     config = directory / "config.yml"
-    config.write_text(CONFIG.format(root=directory / "data", port=free_port()))
+    # One configuration for both registries: ours reads the Go registry's ``config.yml`` unchanged.
+    config.write_text(
+        filesystem_config(directory / "data", log_level="warn", http={"addr": f"127.0.0.1:{free_port()}"})
+    )
     with ExitStack() as stack:
         go = start_go_registry(config, directory)
         stack.callback(stop, go.proc)

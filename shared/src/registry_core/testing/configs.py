@@ -32,24 +32,35 @@ health:
 
 def filesystem_config(
     root: Path | str,
-    redis: str,
+    redis: str | None = None,
     *,
-    cache: str = "redis",
+    cache: str | None = None,
     descriptor_cache: str | None = None,
     log_level: str | None = None,
+    http: dict[str, Any] | None = None,
+    readonly: bool | None = None,
+    redis_db: int | None = None,
 ) -> str:
-    """Services sharing one filesystem root and one Redis (``host:port``), deletes enabled: the split deployment
-    of the integration tests. ``cache`` is the blob descriptor cache kind; ``remote`` needs ``descriptor_cache``,
-    the descriptor-cache service's URL."""
+    """A registry on one filesystem root, deletes enabled, as the integration tests configure it (the Go
+    registry's ``config.yml`` shape, so that it starts the Go registry too).
+
+    ``redis`` (``host:port``) makes ``redis`` the blob descriptor cache unless ``cache`` names another kind
+    (``remote`` needs ``descriptor_cache``, the descriptor-cache service's URL); ``http`` is the ``http`` section
+    (``addr``, ``sendfile``, ...); ``readonly`` sets maintenance read-only mode either way."""
     config: dict[str, Any] = {"version": "0.1"}
     if log_level is not None:
         config["log"] = {"level": log_level}
-    config["storage"] = {
-        "filesystem": {"rootdirectory": str(root)},
-        "delete": {"enabled": True},
-        "cache": {"blobdescriptor": cache},
-    }
-    config["redis"] = {"addr": redis}
+    storage: dict[str, Any] = {"filesystem": {"rootdirectory": str(root)}, "delete": {"enabled": True}}
+    if readonly is not None:
+        storage["maintenance"] = {"readonly": {"enabled": readonly}}
+    cache = cache or ("redis" if redis else None)
+    if cache is not None:
+        storage["cache"] = {"blobdescriptor": cache}
+    config["storage"] = storage
+    if http:
+        config["http"] = http
+    if redis is not None:
+        config["redis"] = {"addr": redis} | ({"db": redis_db} if redis_db is not None else {})
     if descriptor_cache is not None:
         config["services"] = {"descriptorcache": {"url": descriptor_cache}}
     return yaml.safe_dump(config, sort_keys=False)
