@@ -10,9 +10,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from registry_process import RunningRegistry, serve_all, wait_until_ready
-
-from registry_core.testing.servers import stop
+from registry_process import RunningRegistry, serving, wait_until_ready
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +20,5 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
         wait_until_ready(external, None)
         yield RunningRegistry(external.rstrip("/"))
         return
-    process = serve_all(tmp_path_factory.mktemp("registry"))
-    try:
-        yield RunningRegistry(process.url, process)
-    finally:
-        stop(process.proc)
+    with serving(tmp_path_factory.mktemp("registry")) as running:
+        yield running

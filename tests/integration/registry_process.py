@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,9 +45,10 @@ def wait_until_ready(url: str, process: Process | None) -> None:
     raise RuntimeError(f"the registry at {url} did not answer GET /v2/ within {READY_TIMEOUT}s\n{log}")
 
 
-def serve_all(directory: Path, **http: Any) -> Process:
-    """``registry serve all`` on a free port: filesystem storage under ``directory``, deletes on, ``http`` added to
-    the ``http`` section (``sendfile=False``, say); ready to answer."""
+@contextmanager
+def serving(directory: Path, **http: Any) -> Iterator[RunningRegistry]:
+    """``registry serve all`` on a free port while the block runs: filesystem storage under ``directory``, deletes
+    on, ``http`` added to the ``http`` section (``sendfile=False``, say); ready to answer."""
     port = free_port()
     config = directory / "config.yml"
     text = filesystem_config(directory / "data", log_level="info", http={"addr": f"127.0.0.1:{port}", **http})
@@ -53,7 +56,6 @@ def serve_all(directory: Path, **http: Any) -> Process:
     process = start_registry("all", config, directory, port=port)
     try:
         wait_until_ready(process.url, process)
-    except BaseException:
+        yield RunningRegistry(process.url, process)
+    finally:
         stop(process.proc)
-        raise
-    return process

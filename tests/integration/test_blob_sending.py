@@ -13,9 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from registry_process import RunningRegistry, serve_all
+from registry_process import RunningRegistry, serving
 
-from registry_core.testing.servers import stop
 from registry_server.zerocopy import COPY_THREADS
 
 pytestmark = pytest.mark.integration
@@ -30,11 +29,8 @@ def registry_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningRegistry]:
     """A registry of this module's own (it reads the blob files), sending one way."""
-    process = serve_all(tmp_path_factory.mktemp("sending"), sendfile=request.param)
-    try:
-        yield RunningRegistry(process.url, process)
-    finally:
-        stop(process.proc)
+    with serving(tmp_path_factory.mktemp("sending"), sendfile=request.param) as running:
+        yield running
 
 
 def push_blob(registry_server: RunningRegistry, size: int) -> tuple[bytes, str]:
