@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,29 @@ from registry_core.storage.driver import StorageDriver
 from registry_core.storage.filesystem import FilesystemDriver
 from registry_core.storage.inmemory import InMemoryDriver
 from registry_core.testing.servers import RedisServer, start_moto, start_redis, stop
+
+SYSTEM_PACKAGES = Path(__file__).parent / "tests" / "system-packages.txt"
+
+
+def system_packages() -> dict[str, str]:
+    """The Debian package of each command the tests run (``tests/system-packages.txt``)."""
+    lines = (line.split() for line in SYSTEM_PACKAGES.read_text().splitlines() if not line.startswith("#"))
+    return {fields[0]: fields[1] for fields in lines if fields}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.needs("skopeo")``: a missing tool fails the test, naming its package (``make test`` installs
+    them all), so that a machine without it never passes by skipping."""
+    packages = system_packages()
+    for mark in item.iter_markers("needs"):
+        for command in mark.args:
+            if command not in packages:
+                pytest.fail(f"needs({command!r}): not in {SYSTEM_PACKAGES.name}", pytrace=False)
+            if shutil.which(command) is None:
+                pytest.fail(
+                    f"{command} is missing: install the Debian package {packages[command]} (make test does)",
+                    pytrace=False,
+                )
 
 
 @pytest.fixture(scope="session")

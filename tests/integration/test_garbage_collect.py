@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from registry_server.gc_command import LEASE_KEY
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed"),
+    pytest.mark.needs("skopeo"),
 ]
 
 REDIS_DB = 5

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -34,9 +33,9 @@ GATEWAY_SH = REPO / "deploy" / "nginx" / "gateway.sh"
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.redis,
-    pytest.mark.skipif(not Path(NGINX).exists(), reason=f"{NGINX} is not installed (apt-get install nginx-light)"),
+    pytest.mark.needs(NGINX),
 ]
-needs_skopeo = pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
+needs_skopeo = pytest.mark.needs("skopeo")
 
 
 # The gateway's log_format: ... "$request" $status ... upstream=$upstream_addr upstream_status=...

@@ -28,7 +28,7 @@ INTERVAL = 0.2  # seconds between two resolutions
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not Path(NGINX).exists(), reason=f"{NGINX} is not installed (apt-get install nginx-light)"),
+    pytest.mark.needs(NGINX),
 ]
 
 # `getent ahostsv4 NAME` as glibc prints it, from the "name address" lines of $TEST_DNS; each call is logged.

@@ -10,7 +10,6 @@ differ on purpose (``Accept`` negotiation, referrers, which Go 2.8 does not have
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,15 +23,11 @@ from test_oci_conformance import OCI_EMPTY, encode, push_blob, referrers
 from test_skopeo import DOCKER_MANIFEST, push, raw_manifest, skopeo
 
 from registry_core.testing.configs import filesystem_config
-from registry_core.testing.servers import free_port, go_registry_binary, start_go_registry, start_registry, stop
+from registry_core.testing.servers import free_port, start_go_registry, start_registry, stop
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed"),
-    pytest.mark.skipif(
-        go_registry_binary() is None,
-        reason="the Go registry (/usr/bin/docker-registry, Debian package docker-registry) is not installed",
-    ),
+    pytest.mark.needs("skopeo", "docker-registry"),
 ]
 
 

@@ -66,7 +66,7 @@ class RedisServer:
 def start_redis(directory: Path, port: int | None = None) -> RedisServer:
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
+        raise RuntimeError("redis-server is not installed (Debian package redis-server: make test installs it)")
     port = port or free_port()
     with open(directory / f"redis-{port}.log", "wb") as log:
         proc = subprocess.Popen(
@@ -150,7 +150,7 @@ def start_go_registry(
     ``http.addr``, as the Go registry lets any key be overridden), once it accepts connections."""
     binary = go_registry_binary()
     if binary is None:
-        raise RuntimeError("the Go registry is not installed (apt-get install docker-registry; .ci/run does it)")
+        raise RuntimeError("the Go registry is not installed (Debian package docker-registry: make test installs it)")
     port = port or free_port()
     if port == 5000:
         raise ValueError("port 5000 is the development registry's (make run); use another")
