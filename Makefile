@@ -2,28 +2,43 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PACKAGES := -e shared -e services/blob-read -e services/blob-write -e services/descriptor-cache \
-            -e services/purger -e services/all-in-one
+LOCK   := requirements.lock
+LOCKER := $(VENV)-lock
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: help install run test test-unit test-integration lint fmt bench clean
+.PHONY: help install lock system-packages run test test-unit test-integration lint fmt bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(BIN)/registry: shared/pyproject.toml services/*/pyproject.toml requirements-dev.txt
+# The exact versions of requirements.lock (hash-checked), then the project's packages (editable, no dependencies:
+# the lock has them all), then a check that nothing is missing or conflicting.
+$(BIN)/registry: $(LOCK) requirements.in shared/pyproject.toml services/*/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(PACKAGES) -r requirements-dev.txt
+	$(BIN)/pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install -q --no-deps $$(grep '^-e ' requirements.in)
+	$(BIN)/pip check
 	touch $@
 
-install: $(BIN)/registry  ## build .venv/ with every package (editable) and the dev tools
+install: $(BIN)/registry  ## build .venv/ from requirements.lock: every package (editable) and the dev tools
+
+lock:  ## re-resolve requirements.in (and the packages' pyproject.toml) to the newest versions: requirements.lock
+	test -x $(LOCKER)/bin/pip-compile || { $(PYTHON) -m venv $(LOCKER) && $(LOCKER)/bin/pip install -q pip-tools; }
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKER)/bin/pip-compile -q --upgrade --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+	  --no-emit-index-url --no-emit-trusted-host -o $(LOCK).new requirements.in
+	@# the project's own packages are installed editable, from the tree: no pinned line, no hash
+	awk '/^# (WARNING: pip install will require|Consider using a hashable URL)/ {next} \
+	  /^-e / {own = 1; next} own && /^    #/ {next} {own = 0; print}' $(LOCK).new >$(LOCK)
+	rm -f $(LOCK).new
+
+system-packages:  ## install the Debian packages the tests run (skopeo, redis-server, nginx, the Go registry...)
+	bash tests/install-system-packages.sh
 
 run: install  ## serve the whole registry on 127.0.0.1:5000, filesystem storage under ./data
 	$(BIN)/registry serve all --config deploy/config.dev.yml --host $(HOST) --port $(PORT)
 
-test: install  ## run every test (unit, API, drivers incl. S3 on a moto server, integration)
+test: install system-packages  ## run every test (unit, API, drivers incl. S3 on a moto server, integration)
 	$(BIN)/pytest
 
 test-unit: install  ## only the tests that start no server
@@ -41,7 +56,7 @@ bench: install  ## ours, the compose stack (when Docker answers) and the Go regi
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv and local data
-	rm -rf $(VENV) data
+	rm -rf $(VENV) $(LOCKER) data
 
 # -- the scaled deployment (deploy/compose.yml; on this machine with deploy/compose.local.yml: nothing is pulled) --
 .PHONY: images up down e2e
