@@ -37,6 +37,7 @@ from registry_core.config.storage import (
     TagSettings,
     UploadPurgingSettings,
 )
+from registry_core.config.tls import TLSSettings
 
 __all__ = [
     "DRIVERS",
@@ -60,6 +61,7 @@ __all__ = [
     "ServicesSettings",
     "Settings",
     "StorageSettings",
+    "TLSSettings",
     "TagSettings",
     "UploadPurgingSettings",
     "load_settings",

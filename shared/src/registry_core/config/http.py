@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 
 from registry_core.config.base import RawSection, _none_to_empty, _Section
+from registry_core.config.tls import TLSSettings
 from registry_core.durations import Duration
 
 
@@ -20,7 +21,7 @@ class HttpSettings(_Section):
     draintimeout: Duration = timedelta(0)
     headers: Annotated[dict[str, list[str]], BeforeValidator(_none_to_empty)] = {}
     debug: RawSection = {}
-    tls: RawSection = {}
+    tls: TLSSettings = Field(default_factory=TLSSettings)
     http2: RawSection = {}
     blobcachemaxage: Duration = Field(timedelta(hours=168), description="Cache-Control max-age of blob responses")
     sendfile: bool = Field(True, description="send blob bodies from local files with sendfile(2), else by copies")

@@ -96,4 +96,6 @@ def _describe(error: ErrorDetails, environ: Mapping[str, str]) -> str:
     env_name = ENV_PREFIX + "_".join(loc).upper()
     if loc and any(name.upper() == env_name for name in environ):
         message += f" (from {env_name})"
+    if loc and message.startswith(".".join(loc) + "."):  # a section's own check names its key in full
+        return message
     return f"{'.'.join(loc)}: {message}" if loc else message
