@@ -8,8 +8,9 @@ the variables of the other drivers; unlike Go, its ``delete``, ``cache``... opti
 
 Load with :func:`load_settings`: every problem becomes one :class:`ConfigError` naming the keys in dotted form.
 Unknown keys are never fatal (Go configs carry many keys we have no use for) and never silent: they are logged
-and listed in ``settings.unknown_keys``. Sections that the Go registry has and we do not implement are kept as
-raw dicts; ``auth``, ``proxy`` and ``notifications`` log a warning when set.
+and listed in ``settings.unknown_keys``. A key we know but cannot honour (``auth``, ``proxy``, ``notifications``
+endpoints, ``http.prefix``, S3 encryption...) stops start-up naming it, unless its value is inert or means what
+we do (``notifications`` endpoints with ``disabled: true``, ``log.formatter: text``...): see :mod:`.support`.
 
 The model is split by concern: :mod:`.base` (shared pieces), :mod:`.log`, :mod:`.storage`, :mod:`.http`,
 :mod:`.redis`, :mod:`.services`, :mod:`.settings` (the whole) and :mod:`.loading`; import the names from here.
@@ -18,6 +19,7 @@ The model is split by concern: :mod:`.base` (shared pieces), :mod:`.log`, :mod:`
 from __future__ import annotations
 
 from registry_core.config.base import DRIVERS, ConfigError
+from registry_core.config.health import HealthSettings, StorageDriverHealthSettings
 from registry_core.config.http import HttpSettings
 from registry_core.config.loading import load_settings
 from registry_core.config.log import AccessLogSettings, LogSettings
@@ -47,6 +49,7 @@ __all__ = [
     "DeleteSettings",
     "DescriptorCacheSettings",
     "FilesystemSettings",
+    "HealthSettings",
     "HttpSettings",
     "InMemorySettings",
     "LogSettings",
@@ -60,6 +63,7 @@ __all__ = [
     "S3Settings",
     "ServicesSettings",
     "Settings",
+    "StorageDriverHealthSettings",
     "StorageSettings",
     "TLSSettings",
     "TagSettings",

@@ -18,7 +18,7 @@ class HttpSettings(_Section):
     prefix: str = ""
     secret: str | None = Field(None, repr=False)
     relativeurls: bool = False
-    draintimeout: Duration = timedelta(0)
+    draintimeout: Duration | None = Field(None, description="graceful shutdown: how long requests in flight may finish")
     headers: Annotated[dict[str, list[str]], BeforeValidator(_none_to_empty)] = {}
     debug: RawSection = {}
     tls: TLSSettings = Field(default_factory=TLSSettings)

@@ -10,7 +10,9 @@ from registry_core.config.base import RawSection, _Section
 
 
 class AccessLogSettings(_Section):
-    disabled: bool = False
+    """Absent: no access log (ours, for speed); ``disabled: false`` turns uvicorn's access log on, as Go's."""
+
+    disabled: bool | None = None
 
 
 class LogSettings(_Section):

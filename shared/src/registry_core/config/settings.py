@@ -16,17 +16,14 @@ from pydantic_settings import (
 )
 
 from registry_core.config.base import DRIVERS, ENV_PREFIX, RawSection, log
+from registry_core.config.health import HealthSettings
 from registry_core.config.http import HttpSettings
 from registry_core.config.log import LogSettings
 from registry_core.config.redis import RedisSettings
 from registry_core.config.services import ServicesSettings
 from registry_core.config.storage import FilesystemSettings, StorageSettings
+from registry_core.config.support import refusals
 
-_NOT_IMPLEMENTED = {
-    "auth": "the registry is OPEN: every client may pull, push and delete without credentials",
-    "proxy": "this registry is not a pull-through cache",
-    "notifications": "no events are sent",
-}
 _NOT_CONFIG_ENV = {"registry_configuration_path"}  # Go's config path variable, not a config key
 
 _ENVIRON: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("registry_environ", default=None)
@@ -85,7 +82,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
-    health: RawSection = {}
+    health: HealthSettings = Field(default_factory=HealthSettings)
     notifications: RawSection = {}
     auth: RawSection = {}
     proxy: RawSection = {}
@@ -126,9 +123,9 @@ class Settings(BaseSettings):
         self._unknown_keys = list(_extra_keys(self, ""))
         for key in self._unknown_keys:
             log.warning("config: unknown key %s ignored", key)
-        for section, consequence in _NOT_IMPLEMENTED.items():
-            if getattr(self, section):
-                log.warning("config: %s is configured but not implemented, so ignored: %s", section, consequence)
+        problems = refusals(self)
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
     @property
