@@ -51,7 +51,7 @@ redis:
   db: 2
   dialtimeout: 10ms
   pool:
-    maxidle: 4
+    maxactive: 8
 """
 
 
@@ -83,7 +83,8 @@ def test_debian_default_config(tmp_path: Path) -> None:
     assert settings.log.level == "info"
     assert settings.http.addr == ":5000"
     assert settings.http.headers == {"X-Content-Type-Options": ["nosniff"]}
-    assert settings.health == {"storagedriver": {"enabled": True, "interval": "10s", "threshold": 3}}
+    health = settings.health.storagedriver
+    assert (health.enabled, health.interval, health.threshold) == (True, timedelta(seconds=10), 3)
     assert settings.storage.delete.enabled is False
     assert settings.unknown_keys == []
 
@@ -108,7 +109,7 @@ def test_go_s3_config_with_regionendpoint(tmp_path: Path) -> None:
     assert settings.redis.db == 2
     assert settings.redis.dialtimeout == timedelta(milliseconds=10)
     assert settings.redis.readtimeout == timedelta(milliseconds=500)
-    assert (settings.redis.pool.maxidle, settings.redis.pool.maxactive) == (4, 64)
+    assert (settings.redis.pool.maxidle, settings.redis.pool.maxactive) == (16, 8)
     assert settings.unknown_keys == []
 
 
@@ -205,7 +206,7 @@ def test_env_overrides_file_and_merges_with_sibling_keys(tmp_path: Path) -> None
     assert settings.storage.delete.enabled is False
     assert settings.storage.redirect.disable is True
     assert settings.http.addr == "127.0.0.1:6000"
-    assert (settings.redis.addr, settings.redis.db, settings.redis.pool.maxidle) == ("other:6380", 2, 4)
+    assert (settings.redis.addr, settings.redis.db, settings.redis.pool.maxactive) == ("other:6380", 2, 8)
     purging = settings.storage.maintenance.uploadpurging
     assert (purging.age, purging.interval) == (timedelta(hours=12), timedelta(hours=1, minutes=30))
 
@@ -439,20 +440,17 @@ def test_known_config_logs_no_warning(tmp_path: Path, caplog: pytest.LogCaptureF
 
 
 @pytest.mark.parametrize(
-    ("section", "text", "fragment"),
+    ("text", "fragment"),
     [
-        ("auth", "auth:\n  htpasswd: {realm: basic-realm, path: /etc/registry/htpasswd}\n", "OPEN"),
-        ("proxy", "proxy:\n  remoteurl: https://registry-1.docker.io\n", "pull-through"),
-        ("notifications", "notifications:\n  endpoints: [{name: alistener, url: 'http://x'}]\n", "no events"),
+        ("auth:\n  htpasswd: {realm: basic-realm, path: /etc/registry/htpasswd}\n", "auth: is not supported"),
+        ("proxy:\n  remoteurl: https://registry-1.docker.io\n", "proxy: is not supported"),
+        ("notifications:\n  endpoints: [{name: l, url: 'http://x'}]\n", "notifications.endpoints[0]: is not supported"),
     ],
+    ids=["auth", "proxy", "notifications"],
 )
-def test_unimplemented_sections_warn(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, section: str, text: str, fragment: str
-) -> None:
-    with caplog.at_level(logging.WARNING, logger="registry.config"):
-        settings = load(tmp_path, DEBIAN_DEFAULT + text)
-    assert getattr(settings, section)  # kept, raw
-    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert f"{section} is configured but not implemented" in record.getMessage()
-    assert fragment in record.getMessage()
-    assert settings.unknown_keys == []
+def test_unimplemented_sections_stop_start_up(tmp_path: Path, text: str, fragment: str) -> None:
+    """A config with ``auth`` must never start an open registry silently: start-up stops naming the section."""
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, DEBIAN_DEFAULT + text)
+    assert fragment in str(error.value)
+    assert "basic-realm" not in str(error.value) and "http://x" not in str(error.value)  # keys, not values

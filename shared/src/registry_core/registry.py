@@ -14,6 +14,7 @@ from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
 from registry_core.blobs.linked import LinkedBlobStore, LinkPath
 from registry_core.blobs.store import BlobStore
 from registry_core.blobs.writer import DEFAULT_IDLE_TIMEOUT, BlobUploads, UploadHashers
+from registry_core.manifests.concurrency import DEFAULT_LIMIT
 from registry_core.names import validate_name
 from registry_core.storage.driver import StorageDriver
 
@@ -28,6 +29,7 @@ class Registry:
         readonly: refuse every write (maintenance mode).
         redirect: serve blob GETs by redirecting to the driver's ``url_for`` where it has one.
         blob_max_age: ``Cache-Control: max-age`` of blob responses, in seconds.
+        tag_concurrency: tag links read at once when looking up a manifest's tags (``storage.tag.concurrencylimit``).
         upload_idle_timeout: seconds after which an unused upload's live hasher is dropped (see ``writer``).
     """
 
@@ -41,6 +43,7 @@ class Registry:
         redirect: bool = False,
         blob_max_age: int = DEFAULT_BLOB_MAX_AGE,
         upload_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        tag_concurrency: int = DEFAULT_LIMIT,
     ) -> None:
         self.driver = driver
         self.descriptors = descriptors
@@ -48,6 +51,7 @@ class Registry:
         self.readonly = readonly
         self.redirect = redirect
         self.blob_max_age = blob_max_age
+        self.tag_concurrency = tag_concurrency
         self.blob_store = BlobStore(driver)
         self.cache_stats = CacheStats()
         self.upload_hashers = UploadHashers(upload_idle_timeout)

@@ -7,12 +7,13 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fastapi import FastAPI
 
 from registry_core.config import ConfigError, Settings, load_settings
 from registry_server import gc_command
+from registry_server.tls import server_context
 
 SERVICES: dict[str, str] = {
     "all": "registry_server.app",
@@ -46,10 +47,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def configure_logging(level: str) -> None:
+DEFAULT_DRAIN_TIMEOUT = 10.0
+"""Seconds requests in flight may take to finish on SIGTERM when ``http.draintimeout`` is not set."""
+
+
+def configure_logging(level: str, fields: Mapping[str, object] | None = None) -> None:
+    """``log.level``, and ``log.fields`` appended to every line (``key=value``), as Go adds them."""
+    extra = "".join(f" {key}={value}" for key, value in (fields or {}).items()).replace("%", "%%")
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s" + extra,
         stream=sys.stderr,
     )
 
@@ -61,10 +68,11 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(args.config)
+        tls = server_context(settings.http.tls) if settings.http.tls.enabled else None
     except ConfigError as exc:
         print(f"registry: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log.level)
+    configure_logging(settings.log.level, settings.log.fields)
     host, port = split_addr(settings.http.addr)
     app = app_factory(args.service)(settings)
     uvicorn.run(
@@ -74,10 +82,18 @@ def serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http=http_protocol(settings.http.sendfile),
         log_level=settings.log.level.lower() if settings.log.level.lower() != "warn" else "warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
+        access_log=settings.log.accesslog.disabled is False,
+        timeout_graceful_shutdown=drain_timeout(settings),
+        # Under TLS the zero-copy protocol offers no file sending: bodies go through the TLS transport.
+        ssl_context_factory=None if tls is None else lambda _config, _default: tls,
     )
     return 0
+
+
+def drain_timeout(settings: Settings) -> float:
+    """``http.draintimeout`` in seconds (0, as in Go: requests in flight are cancelled at once)."""
+    drain = settings.http.draintimeout
+    return DEFAULT_DRAIN_TIMEOUT if drain is None else drain.total_seconds()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,9 @@ core (an event loop sends on one). Further downloads copy on the event loop, so 
 thread hold up nobody: reads the page cache holds inline (``RWF_NOWAIT``, as nginx reads), reads that would wait
 for the disk in a thread, writes when the socket is writable.
 
+Under TLS (``http.tls``) the extension is not offered: the socket carries TLS records, so blob bodies go through
+the TLS transport as any other body.
+
 Extension message (https://asgi.readthedocs.io/en/latest/extensions.html#zero-copy-send)::
 
     {"type": "http.response.zerocopysend", "file": <file with fileno()>, "offset": int?, "count": int?,
@@ -70,7 +73,8 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {ZERO_COPY: {}}  # type: ignore[typeddict-unknown-key]
+        if not _is_tls(self.transport):  # bytes written to the raw socket would bypass the TLS layer
+            self.scope["extensions"] = {ZERO_COPY: {}}  # type: ignore[typeddict-unknown-key]
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGIApp) -> None:
         async def app_with_zero_copy(scope: Any, receive: Any, send: Any) -> None:
@@ -83,6 +87,12 @@ class ZeroCopyHttpToolsProtocol(HttpToolsProtocol):
             await app(scope, receive, send_or_send_file)
 
         super()._start_asgi_task(cycle, app_with_zero_copy)
+
+
+def _is_tls(transport: asyncio.BaseTransport) -> bool:
+    """True for a TLS connection (uvloop and asyncio transports both expose these), where the socket carries
+    records, so the file cannot be sent to it: such responses go through the transport as any other body."""
+    return transport.get_extra_info("sslcontext") is not None or transport.get_extra_info("ssl_object") is not None
 
 
 def http_protocol(sendfile: bool = True) -> type[HttpToolsProtocol] | str:

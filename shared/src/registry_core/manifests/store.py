@@ -25,7 +25,7 @@ from registry_core.blobs.store import BlobStore
 from registry_core.descriptor import Descriptor
 from registry_core.digest import Digest
 from registry_core.errors import ErrorCode, RegistryError
-from registry_core.manifests.concurrency import bounded_map
+from registry_core.manifests.concurrency import DEFAULT_LIMIT, bounded_map
 from registry_core.manifests.parser import ContentDescriptor, Manifest, parse_manifest, stored_media_type
 from registry_core.manifests.reference import Reference
 from registry_core.manifests.referrers import ReferrerIndex, referrer_descriptor
@@ -76,12 +76,13 @@ class ManifestStore:
         revisions: LinkedBlobStore,
         delete_enabled: bool = False,
         readonly: bool = False,
+        tag_concurrency: int = DEFAULT_LIMIT,
     ) -> None:
         self.name = name
         self.store = store
         self.blobs = blobs
         self.revisions = revisions
-        self.tags = TagStore(store.driver, name)
+        self.tags = TagStore(store.driver, name, concurrency=tag_concurrency)
         self.referrers = ReferrerIndex(store.driver, name)
         self.delete_enabled = delete_enabled
         self.readonly = readonly
@@ -98,6 +99,7 @@ class ManifestStore:
             revisions=registry.linked_blob_store(repository.name, paths.manifest_revision_link, cached=False),
             delete_enabled=registry.delete_enabled,
             readonly=registry.readonly,
+            tag_concurrency=registry.tag_concurrency,
         )
 
     # -- read ----------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from registry_core import paths
 from registry_core.digest import Digest
 from registry_core.errors import ErrorCode, RegistryError
-from registry_core.manifests.concurrency import bounded_map
+from registry_core.manifests.concurrency import DEFAULT_LIMIT, bounded_map
 from registry_core.manifests.links import delete_if_present, read_link, write_link
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
 
@@ -21,9 +21,11 @@ def tag_unknown(tag: str) -> RegistryError:
 
 
 class TagStore:
-    def __init__(self, driver: StorageDriver, name: str) -> None:
+    def __init__(self, driver: StorageDriver, name: str, *, concurrency: int = DEFAULT_LIMIT) -> None:
         self.driver = driver
         self.name = name
+        self.concurrency = concurrency
+        """Tag links read at once by :meth:`lookup` (``storage.tag.concurrencylimit``, as Go's tag lookups)."""
 
     async def resolve(self, tag: str) -> Digest:
         """The digest ``tag`` points at; ``MANIFEST_UNKNOWN`` if there is no such tag."""
@@ -57,7 +59,9 @@ class TagStore:
             tags = await self.all()
         except RegistryError:
             return []
-        targets = await bounded_map(lambda t: read_link(self.driver, paths.tag_current_link(self.name, t)), tags)
+        targets = await bounded_map(
+            lambda t: read_link(self.driver, paths.tag_current_link(self.name, t)), tags, self.concurrency
+        )
         return [tag for tag, target in zip(tags, targets, strict=True) if target == digest]
 
     async def _require_repository(self) -> None:

@@ -31,19 +31,21 @@ def create_driver(storage: StorageSettings) -> StorageDriver:
 
             s3 = storage.s3
             assert s3 is not None
-            return CheckedDriver(
-                S3Driver(
-                    bucket=s3.bucket,
-                    region=s3.region,
-                    regionendpoint=s3.regionendpoint,
-                    rootdirectory=s3.rootdirectory,
-                    chunksize=s3.chunksize,
-                    accesskey=s3.accesskey,
-                    secretkey=s3.secretkey,
-                    secure=s3.secure,
-                    forcepathstyle=s3.forcepathstyle,
-                    skipverify=s3.skipverify,
-                    max_concurrency=s3.maxconcurrency,
-                )
+            driver = S3Driver(
+                bucket=s3.bucket,
+                region=s3.region,
+                regionendpoint=s3.regionendpoint,
+                rootdirectory=s3.rootdirectory,
+                chunksize=s3.chunksize,
+                accesskey=s3.accesskey,
+                secretkey=s3.secretkey,
+                sessiontoken=s3.sessiontoken,
+                secure=s3.secure,
+                forcepathstyle=s3.forcepathstyle,
+                skipverify=s3.skipverify,
+                max_concurrency=s3.maxconcurrency,
             )
+            driver.copy_threshold = s3.multipartcopythresholdsize  # moves (upload commits) larger than this...
+            driver.copy_part_size = s3.multipartcopychunksize  # ...copy in parts of this size
+            return CheckedDriver(driver)
     raise ValueError(f"unknown storage driver {storage.driver!r}")

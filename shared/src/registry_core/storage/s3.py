@@ -225,6 +225,7 @@ class S3Driver(StorageDriver):
         chunksize: int = 10 * 1024 * 1024,
         accesskey: str | None = None,
         secretkey: str | None = None,
+        sessiontoken: str | None = None,
         secure: bool = True,
         forcepathstyle: bool = True,
         skipverify: bool = False,
@@ -258,6 +259,8 @@ class S3Driver(StorageDriver):
         )
         # Without both keys, boto3's default chain (environment, profile, instance role...) provides them.
         keys = {"aws_access_key_id": accesskey, "aws_secret_access_key": secretkey} if accesskey and secretkey else {}
+        if keys and sessiontoken:
+            keys["aws_session_token"] = sessiontoken
         self._client: Any = boto3.session.Session().client(
             "s3",
             region_name=region,

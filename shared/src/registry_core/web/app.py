@@ -16,13 +16,16 @@ from fastapi import APIRouter, FastAPI
 from registry_core.blobs.cache import CacheStats
 from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
 from registry_core.config import Settings
+from registry_core.manifests.concurrency import DEFAULT_LIMIT
 from registry_core.registry import Registry
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
 from registry_core.storage.factory import create_driver
 from registry_core.web.caches import create_descriptor_cache
 from registry_core.web.errors import install_error_handlers
+from registry_core.web.headers import ConfiguredHeadersMiddleware
 from registry_core.web.health import HealthCheck, health_router
 from registry_core.web.metrics import CacheStatsCollector, Metrics, MetricsMiddleware
+from registry_core.web.storage_health import PeriodicStorageCheck, UnhealthyGateMiddleware, background_task
 
 log = logging.getLogger("registry.app")
 
@@ -53,6 +56,7 @@ def build_registry(settings: Settings, driver: StorageDriver, cache: BlobDescrip
         readonly=storage.maintenance.readonly.enabled,
         redirect=not storage.redirect.disable,
         blob_max_age=int(settings.http.blobcachemaxage.total_seconds()),
+        tag_concurrency=storage.tag.concurrencylimit or DEFAULT_LIMIT,
     )
 
 
@@ -115,6 +119,9 @@ def create_service_app(
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await t
 
+    checker = PeriodicStorageCheck(settings.health.storagedriver)
+    if with_registry and settings.health.storagedriver.enabled:
+        background = [*background, background_task(checker)]
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     metrics = Metrics(title)
     if with_registry:
@@ -127,5 +134,9 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    if with_registry and settings.health.storagedriver.enabled:
+        app.add_middleware(UnhealthyGateMiddleware, checker=checker)
+    if settings.http.headers:
+        app.add_middleware(ConfiguredHeadersMiddleware, headers=settings.http.headers)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -1,0 +1,156 @@
+"""The ``storage`` section: one driver section plus the storage options."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from registry_core.config.base import (
+    DRIVERS,
+    ENV_PREFIX,
+    GiB,
+    MiB,
+    NonEmptyStr,
+    _between,
+    _empty_to_none,
+    _Section,
+)
+from registry_core.durations import Duration, PositiveDuration
+
+
+class FilesystemSettings(_Section):
+    rootdirectory: NonEmptyStr = "/var/lib/registry"
+    maxthreads: int = Field(100, ge=25)
+
+
+class InMemorySettings(_Section):
+    """No options: ``inmemory:`` (null) selects it."""
+
+
+class S3Settings(_Section):
+    """As Go's ``s3`` driver. Without ``accesskey``/``secretkey`` the default AWS credential chain is used."""
+
+    accesskey: str | None = None
+    secretkey: str | None = Field(None, repr=False)
+    sessiontoken: str | None = Field(None, repr=False)
+    region: NonEmptyStr
+    regionendpoint: str | None = None
+    bucket: NonEmptyStr
+    rootdirectory: str = ""
+    chunksize: Annotated[int, AfterValidator(_between(5 * MiB, 5 * GiB))] = 10 * MiB
+    secure: bool = True
+    v4auth: bool = True
+    forcepathstyle: bool = False
+    skipverify: bool = False
+    encrypt: bool = False
+    keyid: str | None = None
+    storageclass: Annotated[str, BeforeValidator(lambda v: str(v).upper())] = "STANDARD"
+    objectacl: str = "private"
+    multipartcopythresholdsize: Annotated[int, AfterValidator(_between(0, 5 * GiB))] = 32 * MiB
+    multipartcopychunksize: Annotated[int, AfterValidator(_between(5 * MiB, 5 * GiB))] = 32 * MiB
+    multipartcopymaxconcurrency: int = Field(100, ge=1)
+    maxconcurrency: int = Field(32, ge=1)
+    loglevel: Annotated[str, BeforeValidator(lambda v: "off" if v is False else v)] = "off"  # YAML reads off as false
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_style_for_custom_endpoints(cls, data: Any) -> Any:
+        """``forcepathstyle`` defaults to true with a ``regionendpoint`` (MinIO, Ceph...), false on AWS."""
+        if isinstance(data, dict) and "forcepathstyle" not in data:
+            data = {**data, "forcepathstyle": bool(data.get("regionendpoint"))}
+        return data
+
+
+class DeleteSettings(_Section):
+    enabled: bool = False
+
+
+class RedirectSettings(_Section):
+    disable: bool = False
+
+
+class CacheSettings(_Section):
+    """``layerinfo`` is the old name of ``blobdescriptor``; either is accepted, both only if they agree."""
+
+    blobdescriptor: Annotated[Literal["inmemory", "redis", "remote"] | None, BeforeValidator(_empty_to_none)] = None
+    blobdescriptorsize: int = Field(10000, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _layerinfo_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "layerinfo" in data:
+            data = dict(data)
+            old = data.pop("layerinfo")
+            if "blobdescriptor" in data and data["blobdescriptor"] != old:
+                raise ValueError(
+                    f"layerinfo ({old!r}) and blobdescriptor ({data['blobdescriptor']!r}) disagree; "
+                    "layerinfo is the old name of blobdescriptor: give only blobdescriptor"
+                )
+            data["blobdescriptor"] = old
+        return data
+
+
+class UploadPurgingSettings(_Section):
+    """Deletion of abandoned uploads: every ``interval`` (after a random delay up to ``jitter``), those older
+    than ``age``."""
+
+    enabled: bool = True
+    age: PositiveDuration = timedelta(hours=168)
+    interval: PositiveDuration = timedelta(hours=24)
+    dryrun: bool = False
+    jitter: Duration = timedelta(minutes=60)
+
+
+class ReadOnlySettings(_Section):
+    enabled: bool = False
+
+
+class MaintenanceSettings(_Section):
+    uploadpurging: UploadPurgingSettings = Field(default_factory=UploadPurgingSettings)
+    readonly: ReadOnlySettings = Field(default_factory=ReadOnlySettings)
+
+
+class TagSettings(_Section):
+    concurrencylimit: int | None = Field(None, ge=1)
+
+
+class StorageSettings(_Section):
+    """Exactly one driver section (``filesystem``, ``inmemory`` or ``s3``) plus the storage options.
+
+    An absent driver is None, a present one (even ``inmemory:`` with no value) a model: dump with
+    ``exclude_none=True`` for a dump that loads back.
+    """
+
+    filesystem: FilesystemSettings | None = None
+    inmemory: InMemorySettings | None = None
+    s3: S3Settings | None = None
+    delete: DeleteSettings = Field(default_factory=DeleteSettings)
+    redirect: RedirectSettings = Field(default_factory=RedirectSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    tag: TagSettings = Field(default_factory=TagSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_driver_is_present(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {key: {} if key in DRIVERS and value is None else value for key, value in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one_driver(self) -> StorageSettings:
+        configured = [name for name in DRIVERS if getattr(self, name) is not None]
+        if len(configured) > 1:
+            raise ValueError(f"exactly one storage driver must be configured, got {', '.join(configured)}")
+        if not configured:
+            raise ValueError(
+                f"exactly one storage driver must be configured, got none (supported: {', '.join(DRIVERS)};"
+                f" from the environment: {ENV_PREFIX}STORAGE=<driver>)"
+            )
+        return self
+
+    @property
+    def driver(self) -> Literal["filesystem", "inmemory", "s3"]:
+        return next(name for name in DRIVERS if getattr(self, name) is not None)  # type: ignore[return-value]
