@@ -26,7 +26,7 @@ from registry_core.testing.certs import KeyPair, self_signed, signed_by
 from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, free_port, registry_command, start_registry, stop
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs("openssl")]
 
 READY_TIMEOUT = 30.0
 BIG = 8 * 1024 * 1024 + 123  # several sendfile pieces and an odd tail
@@ -172,7 +172,7 @@ def test_blobs_round_trip_byte_for_byte_over_https(https_registry: Any, certs: C
         assert client.get("/v2/").status_code == 200
 
 
-@pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
+@pytest.mark.needs("skopeo")
 def test_skopeo_copies_to_and_from_https_with_a_cert_dir(https_registry: Any, certs: Certs, tmp_path: Path) -> None:
     registry = https_registry()
     cert_dir = tmp_path / "certs.d"

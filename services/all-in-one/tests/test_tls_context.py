@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from registry_core.config.tls import TLSSettings
 from registry_core.testing.certs import KeyPair, self_signed, signed_by
 from registry_server.tls import server_context
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+pytestmark = pytest.mark.needs("openssl")
 
 
 @pytest.fixture(scope="module")
