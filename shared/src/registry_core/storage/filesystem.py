@@ -34,13 +34,13 @@ from registry_core.storage.driver import (
     PathNotFoundError,
     StorageDriver,
 )
+from registry_core.storage.nowait import nowait_supported, read_if_cached
 
 T = TypeVar("T")
 
 READ_CHUNK = 1 << 20
 SMALL_FILE = 64 * 1024
 """Files up to this size are read inline when the page cache holds them (links, manifests)."""
-_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 WRITE_BUFFER = 1 << 20
 TEMP_SUFFIX = "~tmp-"  # "~" is outside the path grammar: no stored path looks like a temp file
 CREATE_ATTEMPTS = 10
@@ -207,14 +207,11 @@ def _read_if_cached(full: str, path: str) -> bytes | None:
         st = os.fstat(fd)
         if stat_module.S_ISDIR(st.st_mode):
             raise PathNotFoundError(path)
-        if _NOWAIT is None or st.st_size > SMALL_FILE:
+        if st.st_size > SMALL_FILE or not nowait_supported(st.st_dev):
             return None
         buffer = bytearray(st.st_size + 1)  # one byte more: a file that grew meanwhile is read in a thread
-        try:
-            n = os.preadv(fd, [buffer], 0, _NOWAIT)
-        except BlockingIOError:  # not cached
-            return None
-        return bytes(buffer[:n]) if n == st.st_size else None  # short: partly cached, or changed
+        n = read_if_cached(fd, [buffer], 0, st.st_dev)
+        return bytes(buffer[:n]) if n == st.st_size else None  # None: not cached; short: partly cached, or changed
     finally:
         os.close(fd)
 
