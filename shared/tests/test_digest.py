@@ -27,8 +27,8 @@ def test_parse_roundtrip(value: str) -> None:
         (f"SHA256:{HEX256}", ErrorCode.DIGEST_INVALID),
         (f"sha256:{'g' * 64}", ErrorCode.DIGEST_INVALID),
         (f"sha256:../{HEX256[3:]}", ErrorCode.DIGEST_INVALID),
-        (f"md5:{'a' * 32}", ErrorCode.UNSUPPORTED),
-        (f"blake3:{'a' * 64}", ErrorCode.UNSUPPORTED),
+        (f"md5:{'a' * 32}", ErrorCode.DIGEST_INVALID),
+        (f"blake3:{'a' * 64}", ErrorCode.DIGEST_INVALID),
     ],
 )
 def test_parse_rejects(value: str, code: ErrorCode) -> None:
@@ -45,7 +45,8 @@ def test_from_bytes_and_hasher_agree() -> None:
     assert Digest.from_bytes(b"x", "sha512").hex == hashlib.sha512(b"x").hexdigest()
 
 
-def test_unknown_hasher_is_unsupported() -> None:
+def test_unknown_hasher_is_an_invalid_digest() -> None:
     with pytest.raises(RegistryError) as err:
         new_hasher("md5")
-    assert err.value.code is ErrorCode.UNSUPPORTED
+    assert err.value.code is ErrorCode.DIGEST_INVALID
+    assert err.value.status == 400

@@ -46,13 +46,23 @@ def wait_until_ready(url: str, process: Process | None) -> None:
 
 
 @contextmanager
-def serving(directory: Path, **http: Any) -> Iterator[RunningRegistry]:
-    """``registry serve all`` on a free port while the block runs: filesystem storage under ``directory``, deletes
-    on, ``http`` added to the ``http`` section (``sendfile=False``, say); ready to answer."""
+def serving(directory: Path, *, root: Path | None = None, **http: Any) -> Iterator[RunningRegistry]:
+    """``registry serve all`` on a free port while the block runs: filesystem storage under ``root`` (default
+    ``directory/data``), deletes on, ``http`` added to the ``http`` section (``sendfile=False``, say); ready to
+    answer. The configuration and the log go to ``directory``."""
     port = free_port()
+    http_section = {"addr": f"127.0.0.1:{port}", **http}
+    text = filesystem_config(root or directory / "data", log_level="info", http=http_section)
+    with serving_config(directory, text, port) as running:
+        yield running
+
+
+@contextmanager
+def serving_config(directory: Path, config_text: str, port: int) -> Iterator[RunningRegistry]:
+    """``registry serve all`` with the configuration ``config_text`` (written to ``directory/config.yml``) on
+    ``port`` while the block runs, ready to answer."""
     config = directory / "config.yml"
-    text = filesystem_config(directory / "data", log_level="info", http={"addr": f"127.0.0.1:{port}", **http})
-    config.write_text(text)
+    config.write_text(config_text)
     process = start_registry("all", config, directory, port=port)
     try:
         wait_until_ready(process.url, process)

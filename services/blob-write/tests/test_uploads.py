@@ -250,8 +250,10 @@ async def test_a_mount_that_cannot_happen_starts_an_upload(service: Service, sou
     [
         ({"mount": str(DIGEST), "from": "source/repo"}, b"body", "BLOB_UPLOAD_INVALID"),
         ({"mount": "sha256:nothex", "from": "source/repo"}, b"", "DIGEST_INVALID"),
+        ({"mount": "md5:" + "0" * 32, "from": "source/repo"}, b"", "DIGEST_INVALID"),
         ({"mount": str(DIGEST), "from": "Not/Valid"}, b"", "NAME_INVALID"),
         ({"digest": "sha256:short"}, b"x", "DIGEST_INVALID"),
+        ({"digest": "md5:" + "0" * 32}, b"x", "DIGEST_INVALID"),
         ({"digest": ""}, b"", "DIGEST_INVALID"),
     ],
 )
@@ -346,7 +348,7 @@ async def test_put_without_digest(service: Service) -> None:
     assert (await service.client.get(location)).status_code == 204
 
 
-@pytest.mark.parametrize("digest", ["", "sha256:abc", "sha256", "nonsense"])
+@pytest.mark.parametrize("digest", ["", "sha256:abc", "sha256", "nonsense", "md5:" + "0" * 32])
 async def test_put_with_a_malformed_digest(service: Service, digest: str) -> None:
     location = await start(service)
     response = await service.client.put(location, params={"digest": digest}, content=CONTENT)

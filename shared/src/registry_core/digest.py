@@ -1,8 +1,9 @@
 """Content digests: parsing, validation and incremental hashing.
 
 A digest is ``<algorithm>:<hex>``. We accept the algorithms the OCI image spec registers and the Go
-registry serves: ``sha256`` (64 hex) and ``sha512`` (128 hex). Anything else is refused with
-``DIGEST_INVALID`` (malformed) or ``UNSUPPORTED`` (a well-formed digest of an unknown algorithm).
+registry serves: ``sha256`` (64 hex) and ``sha512`` (128 hex). Anything else is refused with ``DIGEST_INVALID``
+(400), a well-formed digest of another algorithm (``md5:...``) too: it is the client's mistake, not an operation
+the registry lacks (``UNSUPPORTED`` is 405), and the Go registry answers the same.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Digest:
 
     @classmethod
     def parse(cls, value: str) -> Digest:
-        """Parse and validate ``value``; raise ``RegistryError`` (DIGEST_INVALID / UNSUPPORTED) if bad."""
+        """Parse and validate ``value``; raise ``RegistryError`` (DIGEST_INVALID) if bad."""
         if not isinstance(value, str) or not _DIGEST_RE.fullmatch(value):
             raise RegistryError(
                 ErrorCode.DIGEST_INVALID, detail={"digest": str(value)}, message="invalid digest format"
@@ -52,7 +53,9 @@ class Digest:
         length = ALGORITHMS.get(algorithm)
         if length is None:
             raise RegistryError(
-                ErrorCode.UNSUPPORTED, detail={"digest": value}, message=f"unsupported digest algorithm {algorithm!r}"
+                ErrorCode.DIGEST_INVALID,
+                detail={"digest": value},
+                message=f"unsupported digest algorithm {algorithm!r}",
             )
         if len(encoded) != length or not all(c in "0123456789abcdef" for c in encoded):
             raise RegistryError(
@@ -70,5 +73,5 @@ class Digest:
 def new_hasher(algorithm: str = CANONICAL_ALGORITHM) -> Hasher:
     """A fresh OpenSSL-backed hasher (``hashlib``): the fast path for streaming uploads."""
     if algorithm not in ALGORITHMS:
-        raise RegistryError(ErrorCode.UNSUPPORTED, message=f"unsupported digest algorithm {algorithm!r}")
+        raise RegistryError(ErrorCode.DIGEST_INVALID, message=f"unsupported digest algorithm {algorithm!r}")
     return hashlib.new(algorithm)

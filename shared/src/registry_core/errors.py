@@ -32,6 +32,8 @@ class ErrorCode(enum.Enum):
     RANGE_INVALID = ("requested range not satisfiable", 416)
     PAGINATION_NUMBER_INVALID = ("invalid number of results requested", 400)
     UNAVAILABLE = ("service unavailable", 503)
+    STORAGE_FULL = ("the registry's storage is out of space", 507)
+    """Ours (the spec has no code for it): a write found no space; the same request succeeds once there is."""
 
     @property
     def message(self) -> str:

@@ -18,6 +18,7 @@ from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import StorageDriver
 from registry_core.storage.filesystem import FilesystemDriver
 from registry_core.storage.inmemory import InMemoryDriver
+from registry_core.testing.mounts import MountUnavailable, tmpfs
 
 S3_REGION = "us-east-1"
 S3_ACCESS_KEY = "test"
@@ -54,6 +55,16 @@ def s3_bucket(moto_server: str) -> Iterator[str]:
         client.close()
 
 
+@pytest.fixture(scope="session")
+def tmpfs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory on a real tmpfs (mounted when root, else under /dev/shm), shared by the session's tests."""
+    try:
+        with tmpfs(tmp_path_factory.mktemp("tmpfs")) as path:
+            yield path
+    except MountUnavailable as exc:
+        pytest.skip(f"no tmpfs for the filesystem driver: {exc}")
+
+
 def _s3_factory(request: pytest.FixtureRequest) -> Callable[[], StorageDriver]:
     from registry_core.storage.s3 import S3Driver  # an ImportError fails (never skips) the s3 tests
 
@@ -80,6 +91,9 @@ def _factory(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Calla
         return lambda: shared
     if name == "filesystem":
         return lambda: FilesystemDriver(tmp_path / "root")
+    if name == "filesystem-tmpfs":  # no RWF_NOWAIT there: every read takes the ordinary path
+        root = request.getfixturevalue("tmpfs_dir") / uuid.uuid4().hex
+        return lambda: FilesystemDriver(root)
     if name == "s3":
         return _s3_factory(request)
     raise AssertionError(f"unknown driver {name}")
@@ -89,6 +103,7 @@ def _factory(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Calla
     params=[
         pytest.param("inmemory", id="inmemory"),
         pytest.param("filesystem", id="filesystem"),
+        pytest.param("filesystem-tmpfs", id="filesystem-tmpfs"),
         pytest.param("s3", id="s3", marks=pytest.mark.s3),
     ]
 )

@@ -11,7 +11,13 @@ Errors (each carries the path and the driver's name)::
      ├── PathNotFoundError   (also a FileNotFoundError)   nothing at that path
      ├── InvalidPathError    (also a ValueError)          path refused by the grammar
      ├── InvalidOffsetError  (also a ValueError)          read or append offset out of range
-     └── UnsupportedMethodError                           the driver cannot do that (e.g. url_for)
+     ├── UnsupportedMethodError                           the driver cannot do that (e.g. url_for)
+     ├── StorageFullError                                 no space left (ENOSPC, EDQUOT); nothing half-written
+     │                                                    stays: retrying once space is freed works
+     └── StorageUnavailableError                          the backend cannot be reached, or keeps failing
+                                                          (timeouts, 5xx, throttling) after the driver's retries
+
+Any other failure is a plain ``StorageError`` (or an ``OSError`` from a local file system).
 """
 
 from __future__ import annotations
@@ -63,6 +69,18 @@ class UnsupportedMethodError(StorageError):
     """The driver does not offer this operation."""
 
 
+class StorageFullError(StorageError):
+    """The backend has no space left for the write (or its quota is used up).
+
+    A writer that raises it keeps what it had stored before the failed write and nothing after: its file
+    holds exactly the bytes of the writes it completed, so an upload resumes from the file's size.
+    """
+
+
+class StorageUnavailableError(StorageError):
+    """The backend cannot be reached, or keeps failing transiently after the driver's retries: try later."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileInfo:
     """What :meth:`StorageDriver.stat` and :meth:`StorageDriver.walk` report about a path."""
@@ -89,7 +107,12 @@ class FileWriter(ABC):
 
     @abstractmethod
     async def write(self, data: bytes) -> int:
-        """Append ``data``; return its length."""
+        """Append ``data``; return its length.
+
+        Writes may be buffered: a failure (``StorageFullError``, say) may surface in a later ``write``,
+        ``close`` or ``commit``. After a failure the writer is closed, and the file holds what it held
+        before the failed piece; :attr:`size` then says how much that is.
+        """
 
     @abstractmethod
     async def close(self) -> None:

@@ -8,6 +8,11 @@ Whole-file writes go to a temporary file beside the target, are fsynced, then re
 the old or the new content and never a torn one. Streaming writers append to the target file directly (it is
 an upload's private data file) and fsync on commit, as the Go driver does.
 
+A full disk (``ENOSPC``, ``EDQUOT``) is :class:`StorageFullError`, raised from the one gateway to worker threads
+(:meth:`FilesystemDriver._run`). Nothing half-written stays: a whole-file write removes its temporary file, and
+a streaming writer truncates its file back to the bytes of its last complete piece, so the file's size is an
+offset to resume from once space is freed.
+
 A directory exists only as a prefix of some file's path: removing a directory's last file (delete, move,
 cancel) removes the directories it leaves empty, up to the root. Creating a file retries if a concurrent
 removal prunes its fresh parent directory. Temporary names contain ``~``, outside the path grammar, so
@@ -16,11 +21,13 @@ they never shadow a stored path.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat as stat_module
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar
 
@@ -33,17 +40,19 @@ from registry_core.storage.driver import (
     InvalidOffsetError,
     PathNotFoundError,
     StorageDriver,
+    StorageFullError,
 )
+from registry_core.storage.nowait import nowait_supported, read_if_cached
 
 T = TypeVar("T")
 
 READ_CHUNK = 1 << 20
 SMALL_FILE = 64 * 1024
 """Files up to this size are read inline when the page cache holds them (links, manifests)."""
-_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 WRITE_BUFFER = 1 << 20
 TEMP_SUFFIX = "~tmp-"  # "~" is outside the path grammar: no stored path looks like a temp file
 CREATE_ATTEMPTS = 10
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _info(path: str, st: os.stat_result) -> FileInfo:
@@ -58,8 +67,14 @@ class FilesystemDriver(StorageDriver):
         self.root = os.path.abspath(root)
         self._limiter = anyio.CapacityLimiter(max_threads)
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+    async def _run(self, path: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread, for the driver path ``path``; a full disk raises ``StorageFullError``."""
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+        except OSError as exc:
+            if exc.errno in NO_SPACE:
+                raise StorageFullError(path, os.strerror(exc.errno), self.name) from exc
+            raise
 
     def _full(self, path: str) -> str:
         return self.root if path == "/" else self.root + path
@@ -78,10 +93,10 @@ class FilesystemDriver(StorageDriver):
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 raise PathNotFoundError(path) from None
 
-        return await self._run(read)
+        return await self._run(path, read)
 
     async def put_content(self, path: str, content: bytes) -> None:
-        await self._run(_atomic_write, self._full(path), content)
+        await self._run(path, _atomic_write, self._full(path), content, self.root)
 
     # -- streams -------------------------------------------------------------------------------------
     async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:  # type: ignore[override]
@@ -99,9 +114,9 @@ class FilesystemDriver(StorageDriver):
             f.seek(offset)
             return f
 
-        f = await self._run(open_at)
+        f = await self._run(path, open_at)
         try:
-            while chunk := await self._run(f.read, READ_CHUNK):
+            while chunk := await self._run(path, f.read, READ_CHUNK):
                 yield chunk
         finally:
             f.close()
@@ -115,10 +130,11 @@ class FilesystemDriver(StorageDriver):
         full = self._full(path)
 
         def open_for_write() -> BinaryIO:
-            return open(full, "ab" if append else "wb")  # the writer closes it
+            # Unbuffered: the writer buffers itself, and must know exactly what reached the file.
+            return open(full, "ab" if append else "wb", buffering=0)  # the writer closes it
 
-        f = await self._run(_in_directory, full, open_for_write)
-        return _FilesystemWriter(self, full, f, f.tell())
+        f = await self._run(path, _in_directory, full, open_for_write)
+        return _FilesystemWriter(self, path, full, f, f.tell())
 
     # -- metadata ------------------------------------------------------------------------------------
     async def stat(self, path: str) -> FileInfo:
@@ -142,7 +158,7 @@ class FilesystemDriver(StorageDriver):
             base = "" if path == "/" else path
             return sorted(f"{base}/{n}" for n in names if TEMP_SUFFIX not in n)
 
-        return await self._run(listdir)
+        return await self._run(path, listdir)
 
     async def move(self, source: str, dest: str) -> None:
         src, dst = self._full(source), self._full(dest)
@@ -164,7 +180,7 @@ class FilesystemDriver(StorageDriver):
             _in_directory(dst, replace)
             _prune(os.path.dirname(src), self.root)
 
-        await self._run(move)
+        await self._run(dest, move)
 
     async def delete(self, path: str) -> None:
         full = self._full(path)
@@ -179,7 +195,7 @@ class FilesystemDriver(StorageDriver):
                 raise PathNotFoundError(path) from None
             _prune(os.path.dirname(full), self.root)
 
-        await self._run(delete)
+        await self._run(path, delete)
 
     async def walk(self, path: str) -> AsyncIterator[FileInfo]:  # type: ignore[override]
         info = await self.stat(path) if path != "/" else None
@@ -207,14 +223,11 @@ def _read_if_cached(full: str, path: str) -> bytes | None:
         st = os.fstat(fd)
         if stat_module.S_ISDIR(st.st_mode):
             raise PathNotFoundError(path)
-        if _NOWAIT is None or st.st_size > SMALL_FILE:
+        if st.st_size > SMALL_FILE or not nowait_supported(st.st_dev):
             return None
         buffer = bytearray(st.st_size + 1)  # one byte more: a file that grew meanwhile is read in a thread
-        try:
-            n = os.preadv(fd, [buffer], 0, _NOWAIT)
-        except BlockingIOError:  # not cached
-            return None
-        return bytes(buffer[:n]) if n == st.st_size else None  # short: partly cached, or changed
+        n = read_if_cached(fd, [buffer], 0, st.st_dev)
+        return bytes(buffer[:n]) if n == st.st_size else None  # None: not cached; short: partly cached, or changed
     finally:
         os.close(fd)
 
@@ -259,7 +272,7 @@ def _prune(directory: str, root: str) -> None:
         directory = os.path.dirname(directory)
 
 
-def _atomic_write(full: str, content: bytes) -> None:
+def _atomic_write(full: str, content: bytes, root: str) -> None:
     tmp = _temp_name(full)
 
     def write_temp() -> None:
@@ -276,6 +289,7 @@ def _atomic_write(full: str, content: bytes) -> None:
     except BaseException:
         with _suppress_missing():
             os.unlink(tmp)
+        _prune(os.path.dirname(tmp), root)  # directories made for it, if the write failed (a full disk)
         raise
 
 
@@ -287,26 +301,44 @@ class _suppress_missing:
         return exc_type is FileNotFoundError
 
 
-def _write_and_close(f: BinaryIO, pending: bytes | bytearray, sync: bool) -> None:
-    """Write what is still buffered, fsync if asked, close: one thread hop at the end of a request."""
+def _append(f: BinaryIO, data: bytes | bytearray, stored: int, sync: bool = False) -> None:
+    """Append all of ``data`` to ``f`` (unbuffered: a write may be short) and fsync if asked; on any failure,
+    truncate the file back to ``stored``, the size it had before, and raise."""
     try:
-        if pending:
-            f.write(pending)
+        view = memoryview(data)
+        while view:
+            written = f.write(view)
+            if not written:
+                raise OSError(errno.EIO, "the file took no byte")
+            view = view[written:]
         if sync:
-            f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        with suppress(OSError):
+            os.ftruncate(f.fileno(), stored)
+        raise
+
+
+def _append_and_close(f: BinaryIO, pending: bytes | bytearray, stored: int, sync: bool) -> None:
+    """Append what is still buffered, fsync if asked, close: one thread hop at the end of a request."""
+    try:
+        _append(f, pending, stored, sync)
     finally:
         f.close()
 
 
 class _FilesystemWriter(FileWriter):
-    """Buffers small writes into ~1 MiB pieces so each thread hop carries real work."""
+    """Buffers small writes into ~1 MiB pieces so each thread hop carries real work.
 
-    def __init__(self, driver: FilesystemDriver, full: str, f: BinaryIO, size: int) -> None:
-        self._driver, self._full, self._f = driver, full, f
-        self._size = size
+    ``_stored`` is what the file holds; a piece that fails to be appended is truncated away and closes the
+    writer (see :class:`~registry_core.storage.driver.StorageFullError`)."""
+
+    def __init__(self, driver: FilesystemDriver, path: str, full: str, f: BinaryIO, size: int) -> None:
+        self._driver, self._path, self._full, self._f = driver, path, full, f
+        self._size = self._stored = size
         self._buffer = bytearray()
         self._done = False
+        self._broken = False
 
     @property
     def size(self) -> int:
@@ -324,26 +356,44 @@ class _FilesystemWriter(FileWriter):
             await self._flush()
         return len(data)
 
+    async def _failed(self) -> None:
+        """After a failed append: the file holds ``_stored`` bytes; close it, refuse more."""
+        self._done = self._broken = True
+        self._buffer = bytearray()
+        self._size = self._stored
+        await self._driver._run(self._path, self._f.close)
+
     async def _flush(self) -> None:
         if self._buffer:
             pending, self._buffer = self._buffer, bytearray()
-            await self._driver._run(self._f.write, pending)
+            try:
+                await self._driver._run(self._path, _append, self._f, pending, self._stored)
+            except BaseException:
+                await self._failed()
+                raise
+            self._stored += len(pending)
 
-    async def close(self) -> None:
-        if self._done:
-            return
+    async def _finish(self, sync: bool) -> None:
         self._done = True
         pending, self._buffer = self._buffer, bytearray()
-        await self._driver._run(_write_and_close, self._f, pending, False)
+        try:
+            await self._driver._run(self._path, _append_and_close, self._f, pending, self._stored, sync)
+        except BaseException:
+            self._size, self._broken = self._stored, True
+            raise
+        self._stored += len(pending)
+
+    async def close(self) -> None:
+        if not self._done:
+            await self._finish(sync=False)
 
     async def commit(self) -> None:
         self._check()
-        self._done = True
-        pending, self._buffer = self._buffer, bytearray()
-        await self._driver._run(_write_and_close, self._f, pending, True)
+        await self._finish(sync=True)
 
     async def cancel(self) -> None:
-        self._check()
+        if self._done and not self._broken:
+            raise ValueError("writer already closed")
         self._done = True
         self._buffer = bytearray()
 
@@ -353,4 +403,4 @@ class _FilesystemWriter(FileWriter):
                 os.unlink(self._full)
             _prune(os.path.dirname(self._full), self._driver.root)
 
-        await self._driver._run(close_and_remove)
+        await self._driver._run(self._path, close_and_remove)

@@ -56,6 +56,7 @@ from registry_core.storage.driver import (
     PathNotFoundError,
     StorageDriver,
     StorageError,
+    StorageUnavailableError,
     UnsupportedMethodError,
 )
 
@@ -112,7 +113,8 @@ def _error_code(exc: ClientError) -> tuple[str, int]:
 
 @contextmanager
 def map_s3_errors(path: str) -> Iterator[None]:
-    """Raise botocore's errors as the contract's: not found, invalid range, anything else a ``StorageError``."""
+    """Raise botocore's errors as the contract's: not found, invalid range, unavailable (a transient failure
+    that outlasted the retries: unreachable, timeouts, 5xx, throttling), anything else a ``StorageError``."""
     try:
         yield
     except ClientError as exc:
@@ -122,8 +124,12 @@ def map_s3_errors(path: str) -> Iterator[None]:
             raise PathNotFoundError(path) from exc
         if code == "InvalidRange" or status == 416:
             raise InvalidOffsetError(path, message) from exc
+        if is_retryable(exc):  # still failing after the retries
+            raise StorageUnavailableError(path, f"{code or status}: {message}") from exc
         raise StorageError(path, f"{code or status}: {message}") from exc
     except BotoCoreError as exc:
+        if is_retryable(exc):
+            raise StorageUnavailableError(path, str(exc)) from exc
         raise StorageError(path, str(exc)) from exc
 
 
@@ -588,7 +594,7 @@ class _S3Writer(FileWriter):
         self._buffer: bytearray | None = buffer
         self._view = memoryview(buffer)
         self._fill = 0
-        self._size = max(existing, 0)
+        self._size = self._stored = max(existing, 0)
         self._pending_copy = existing if existing >= MIN_PART_SIZE else 0
         self._unchanged = existing >= 0  # appending to an object that is there: until a byte comes, keep it
         self._upload: _MultipartUpload | None = None
@@ -609,6 +615,7 @@ class _S3Writer(FileWriter):
             await step
         except BaseException:
             self._done = self._failed = True
+            self._size = self._stored  # the object at the key is as it was: the upload is aborted
             await self._drop()
             raise
 

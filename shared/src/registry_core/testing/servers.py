@@ -117,9 +117,10 @@ def start_process(argv: list[str], port: int, log: Path, what: str, env: dict[st
     return Process(port, proc, log)
 
 
-def start_moto(directory: Path) -> Process:
-    """moto's S3 server mode: a real S3 API over HTTP."""
-    port = free_port()
+def start_moto(directory: Path, port: int | None = None) -> Process:
+    """moto's S3 server mode: a real S3 API over HTTP (on ``port``, or a free one). It keeps its data in memory:
+    a restarted server starts empty."""
+    port = port or free_port()
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     return start_process(argv, port, directory / f"moto-{port}.log", "moto server")
 

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry_core.errors import ErrorCode, RegistryError
+from registry_core.storage.driver import StorageError
+from registry_core.storage_errors import registry_error
 
 log = logging.getLogger("registry.web")
 
@@ -40,6 +42,17 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(RegistryError(ErrorCode.UNSUPPORTED, detail, message="invalid request", status=400))
 
 
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """A storage condition the client is told about (full, unavailable), logged once here with its path; any
+    other storage failure is unexpected."""
+    assert isinstance(exc, StorageError)
+    mapped = registry_error(exc)
+    if mapped is None:
+        return await _unexpected_error(request, exc)
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(mapped)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     body = {"errors": [{"code": "UNKNOWN", "message": "unknown error", "detail": {}}]}
@@ -50,4 +63,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RegistryError, _registry_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(Exception, _unexpected_error)
