@@ -1,6 +1,6 @@
 """What ``registry serve`` hands uvicorn from the config: ``http.draintimeout`` as the graceful shutdown timeout
 and ``log.accesslog.disabled`` as the access log switch (the process-level tests show what uvicorn does with them:
-``tests/integration/test_wired_settings.py``)."""
+``tests/integration/test_process_settings.py``)."""
 
 from __future__ import annotations
 
