@@ -40,6 +40,7 @@ from registry_core.storage.driver import (
     InvalidOffsetError,
     PathNotFoundError,
     StorageDriver,
+    StorageError,
     StorageFullError,
 )
 from registry_core.storage.nowait import nowait_supported, read_if_cached
@@ -149,11 +150,15 @@ class FilesystemDriver(StorageDriver):
         full = self._full(path)
 
         def listdir() -> list[str]:
-            if path == "/" and not os.path.exists(full):
-                return []
             try:
                 names = os.listdir(full)
-            except (FileNotFoundError, NotADirectoryError):
+            except FileNotFoundError:
+                if path == "/":
+                    return []  # no root yet: an empty registry (the first write creates it)
+                raise PathNotFoundError(path) from None
+            except NotADirectoryError:
+                if path == "/":  # a file where the root (or a directory above it) should be: unusable storage
+                    raise StorageError(path, "the storage root is not a directory") from None
                 raise PathNotFoundError(path) from None
             base = "" if path == "/" else path
             return sorted(f"{base}/{n}" for n in names if TEMP_SUFFIX not in n)
