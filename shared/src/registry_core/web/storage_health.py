@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry_core.config import StorageDriverHealthSettings
+from registry_core.errors import ErrorCode, RegistryError
+from registry_core.web.errors import error_response
 from registry_core.web.health import CHECK_TIMEOUT, HealthCheck
 
 DEFAULT_INTERVAL = timedelta(seconds=10)
@@ -70,12 +71,7 @@ class UnhealthyGateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.checker.failing and scope["path"] not in EXEMPT:
-            error = {
-                "code": "UNAVAILABLE",
-                "message": "service unavailable",
-                "detail": "health check failed: see /healthz",
-            }
-            body = {"errors": [error]}
-            await JSONResponse(body, status_code=503)(scope, receive, send)
+            unavailable = RegistryError(ErrorCode.UNAVAILABLE, "health check failed: see /healthz")
+            await error_response(unavailable)(scope, receive, send)
             return
         await self.app(scope, receive, send)
