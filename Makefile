@@ -24,12 +24,12 @@ $(BIN)/registry: $(LOCK) requirements.in shared/pyproject.toml services/*/pyproj
 install: $(BIN)/registry  ## build .venv/ from requirements.lock: every package (editable) and the dev tools
 
 lock:  ## re-resolve requirements.in (and the packages' pyproject.toml) to the newest versions: requirements.lock
-	test -x $(LOCKER)/bin/pip-compile || { $(PYTHON) -m venv $(LOCKER) && $(LOCKER)/bin/pip install -q pip-tools; }
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCKER)/bin/pip-compile -q --upgrade --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
-	  --no-emit-index-url --no-emit-trusted-host -o $(LOCK).new requirements.in
+	test -x $(LOCKER)/bin/uv || { $(PYTHON) -m venv $(LOCKER) && $(LOCKER)/bin/pip install -q uv; }
+	@# --universal: one lock for every Python 3.11.x (redis needs async-timeout before 3.11.3, Debian 12 has 3.11.2)
+	$(LOCKER)/bin/uv pip compile -q --upgrade --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command "make lock" -o $(LOCK).new requirements.in
 	@# the project's own packages are installed editable, from the tree: no pinned line, no hash
-	awk '/^# (WARNING: pip install will require|Consider using a hashable URL)/ {next} \
-	  /^-e / {own = 1; next} own && /^    #/ {next} {own = 0; print}' $(LOCK).new >$(LOCK)
+	awk '/^-e / {own = 1; next} own && /^    #/ {next} {own = 0; print}' $(LOCK).new >$(LOCK)
 	rm -f $(LOCK).new
 
 system-packages:  ## install the Debian packages the tests run (skopeo, redis-server, nginx, the Go registry...)
