@@ -64,7 +64,7 @@ def configure_logging(level: str, fields: Mapping[str, object] | None = None) ->
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from registry_server.zerocopy import http_protocol  # httptools, plus file sending for blob GETs
+    from registry_server.protocol import http_protocol  # httptools with http.limits, plus file sending for blobs
 
     try:
         settings = load_settings(args.config)
@@ -80,7 +80,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host or host,
         port=args.port or port,
         loop="uvloop",
-        http=http_protocol(settings.http.sendfile),
+        http=http_protocol(settings.http),  # also sets the keep-alive timeout (http.limits.idletimeout)
         log_level=settings.log.level.lower() if settings.log.level.lower() != "warn" else "warning",
         access_log=settings.log.accesslog.disabled is False,
         timeout_graceful_shutdown=drain_timeout(settings),

@@ -96,16 +96,6 @@ def _is_tls(transport: asyncio.BaseTransport) -> bool:
     return transport.get_extra_info("sslcontext") is not None or transport.get_extra_info("ssl_object") is not None
 
 
-def http_protocol(sendfile: bool = True) -> type[HttpToolsProtocol] | str:
-    """The ``http=`` for ``uvicorn.run``: this protocol, or plain ``httptools`` if uvicorn lacks its hooks."""
-    hooks = ("on_message_begin", "_start_asgi_task")
-    if not all(hasattr(HttpToolsProtocol, h) for h in hooks):
-        return "httptools"
-    if sendfile:
-        return ZeroCopyHttpToolsProtocol
-    return type("CopyingHttpToolsProtocol", (ZeroCopyHttpToolsProtocol,), {"sendfile": False})
-
-
 async def _send_file(cycle: RequestResponseCycle, message: Message, sendfile: bool) -> bool:
     """Send the message's file range on ``cycle``'s connection; False if the connection is gone (closed)."""
     if not cycle.response_started or cycle.response_complete:

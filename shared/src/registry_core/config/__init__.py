@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from registry_core.config.base import DRIVERS, ConfigError
 from registry_core.config.health import HealthSettings, StorageDriverHealthSettings
-from registry_core.config.http import HttpSettings
+from registry_core.config.http import HttpLimitsSettings, HttpSettings
 from registry_core.config.loading import load_settings
 from registry_core.config.log import AccessLogSettings, LogSettings
 from registry_core.config.redis import RedisPoolSettings, RedisSettings, RedisTLSSettings
@@ -50,6 +50,7 @@ __all__ = [
     "DescriptorCacheSettings",
     "FilesystemSettings",
     "HealthSettings",
+    "HttpLimitsSettings",
     "HttpSettings",
     "InMemorySettings",
     "LogSettings",

@@ -6,14 +6,18 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from registry_core.errors import ErrorCode, RegistryError
 from registry_core.storage.driver import StorageError
 from registry_core.storage_errors import registry_error
 
 log = logging.getLogger("registry.web")
+
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a request its client abandoned: recorded (metrics), never sent."""
 
 # Statuses starlette raises itself (unknown route, wrong method), in the registry's vocabulary.
 _HTTP_STATUS_CODES: dict[int, ErrorCode] = {404: ErrorCode.NAME_UNKNOWN, 405: ErrorCode.UNSUPPORTED}
@@ -53,6 +57,14 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(mapped)
 
 
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    """A client that hangs up in the middle of its request body is not a server error: one line, no traceback
+    (the catch-all below would log one and uvicorn a second, as the 500 cannot be sent)."""
+    assert isinstance(exc, ClientDisconnect)
+    log.info("%s %s: the client disconnected before the end of the request body", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     body = {"errors": [{"code": "UNKNOWN", "message": "unknown error", "detail": {}}]}
@@ -64,4 +76,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StorageError, _storage_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(Exception, _unexpected_error)
