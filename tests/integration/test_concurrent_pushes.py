@@ -20,6 +20,7 @@ import pytest
 from concurrent_pushes import plan, storm
 from raw_http import read_response
 from registry_process import RunningRegistry, serving
+from storage_check import LAYOUT, check_storage
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +38,15 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
 
 
 def storage_root(registry: RunningRegistry) -> Path:
+    """The ``rootdirectory`` of the registry's filesystem storage."""
     assert registry.process is not None
-    return registry.process.log.parent / "data" / "docker" / "registry" / "v2"
+    return registry.process.log.parent / "data"
 
 
 def assert_stored(root: Path, data: bytes, repositories: set[str]) -> None:
-    """The blob's bytes under ``blobs/`` match its digest, every repository links it, and no upload is left."""
+    """The storage invariants hold, the blob is stored, every repository links it, and no upload is left."""
+    check_storage(root)
+    root = root / LAYOUT
     hex_digest = hashlib.sha256(data).hexdigest()
     blob = root / "blobs" / "sha256" / hex_digest[:2] / hex_digest / "data"
     stored = blob.read_bytes()
