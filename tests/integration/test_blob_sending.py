@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from raw_http import read_response
 from registry_process import RunningRegistry, serving
 
 from registry_server.zerocopy import COPY_THREADS
@@ -113,24 +114,6 @@ def test_a_client_hanging_up_mid_body_leaves_the_server_serving(
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     response = httpx.get(f"{registry_server.url}/v2/{REPO}/blobs/{digest}", timeout=30)
     assert response.status_code == 200 and response.content == data
-
-
-def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
-    """The head and the body (by its Content-Length) of the next response on ``sock``."""
-    received = b""
-    while b"\r\n\r\n" not in received:
-        chunk = sock.recv(65536)
-        assert chunk, f"the connection closed in the head: {received!r}"
-        received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    length = int(
-        next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
-    )
-    while len(body) < length:
-        chunk = sock.recv(1 << 20)
-        assert chunk, f"the connection closed after {len(body)} of {length} bytes"
-        body += chunk
-    return head, body
 
 
 def test_more_downloads_than_copy_threads(registry_server: RunningRegistry, big_blob: tuple[bytes, str]) -> None:

@@ -11,7 +11,7 @@ import boto3
 import httpx
 import pytest
 
-from registry_core.testing.configs import DEBIAN_DEFAULT_CONFIG
+from registry_core.testing.configs import DEBIAN_DEFAULT_CONFIG, s3_config
 from registry_core.testing.servers import Process, registry_command, start_moto, start_registry, stop
 
 pytestmark = pytest.mark.integration
@@ -20,22 +20,6 @@ pytestmark = pytest.mark.integration
 DEBIAN_CONFIG = DEBIAN_DEFAULT_CONFIG.replace("/var/lib/docker-registry", "{root}")
 
 INMEMORY_CONFIG = "version: 0.1\nstorage:\n  inmemory:\n  delete:\n    enabled: true\n"
-
-S3_CONFIG = """\
-version: 0.1
-storage:
-  s3:
-    accesskey: test
-    secretkey: test
-    region: us-east-1
-    regionendpoint: {endpoint}
-    bucket: {bucket}
-    rootdirectory: /registry
-    chunksize: 5242880
-    secure: false
-  redirect:
-    disable: true
-"""
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +43,7 @@ def test_all_starts_from_a_go_registry_config(driver: str, tmp_path: Path, reque
     if driver == "filesystem":
         text = DEBIAN_CONFIG.format(root=tmp_path / "root")
     elif driver == "s3":
-        text = S3_CONFIG.format(endpoint=request.getfixturevalue("moto").url, bucket="cli-bucket")
+        text = s3_config(request.getfixturevalue("moto").url, "cli-bucket")
     else:
         text = INMEMORY_CONFIG
     server = start_registry("all", write_config(tmp_path, text), tmp_path)
@@ -93,7 +77,7 @@ def test_every_service_serves_health_and_metrics(service: str, tmp_path: Path) -
 @pytest.mark.parametrize(
     ("config", "key"),
     [
-        (S3_CONFIG.replace("chunksize: 5242880", "chunksize: 1"), "storage.s3.chunksize"),
+        (s3_config("http://127.0.0.1:1", "b").replace("chunksize: 5242880", "chunksize: 1"), "storage.s3.chunksize"),
         ("storage:\n  inmemory:\n  maintenance:\n    uploadpurging:\n      age: 5 parsecs\n", "uploadpurging.age"),
         ("storage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\n", "redis.addr"),
         ("storage:\n  inmemory:\n  filesystem:\n    rootdirectory: /x\n", "storage"),

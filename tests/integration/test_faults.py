@@ -37,6 +37,7 @@ from upload_client import (
     upload_offset,
 )
 
+from registry_core.testing.configs import s3_config
 from registry_core.testing.mounts import MountUnavailable, loop_ext4, tmpfs
 from registry_core.testing.servers import Process, free_port, start_moto, stop
 
@@ -246,27 +247,6 @@ def test_kill_9_mid_upload_then_resume_from_the_reported_offset(tmp_path: Path) 
 # -- the S3 server stopped mid-push ------------------------------------------------------------------------
 
 S3_ROOT = "/registry"
-S3_CONFIG = """\
-version: 0.1
-log:
-  level: info
-storage:
-  s3:
-    accesskey: test
-    secretkey: test
-    region: us-east-1
-    regionendpoint: {endpoint}
-    bucket: {bucket}
-    rootdirectory: {root}
-    chunksize: 5242880
-    secure: false
-  redirect:
-    disable: true
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
 
 
 def s3_client(endpoint: str) -> Any:
@@ -296,7 +276,7 @@ def test_s3_stopped_mid_push_answers_503_then_pushes_succeed_once_it_is_back(tmp
     moto = start_s3(tmp_path, bucket)
     data, other = os.urandom(2 * MiB + 7), os.urandom(MiB)
     port = free_port()
-    config = S3_CONFIG.format(endpoint=moto.url, bucket=bucket, root=S3_ROOT, port=port)
+    config = s3_config(moto.url, bucket, rootdirectory=S3_ROOT, log_level="info", http={"addr": f"127.0.0.1:{port}"})
     try:
         with serving_config(tmp_path, config, port) as registry, client_of(registry) as client:
             other_digest = push_monolithic(client, REPO, other)

@@ -64,3 +64,24 @@ def filesystem_config(
     if descriptor_cache is not None:
         config["services"] = {"descriptorcache": {"url": descriptor_cache}}
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def s3_config(
+    endpoint: str,
+    bucket: str,
+    *,
+    rootdirectory: str = "/registry",
+    log_level: str | None = None,
+    http: dict[str, Any] | None = None,
+) -> str:
+    """A registry on an S3 server (moto's, with its ``test`` keys) at ``endpoint``, redirects off, deletes enabled;
+    ``http`` is the ``http`` section."""
+    config: dict[str, Any] = {"version": "0.1"}
+    if log_level is not None:
+        config["log"] = {"level": log_level}
+    s3 = {"accesskey": "test", "secretkey": "test", "region": "us-east-1", "regionendpoint": endpoint}
+    s3 |= {"bucket": bucket, "rootdirectory": rootdirectory, "chunksize": 5 * 1024 * 1024, "secure": False}
+    config["storage"] = {"s3": s3, "redirect": {"disable": True}, "delete": {"enabled": True}}
+    if http:
+        config["http"] = http
+    return yaml.safe_dump(config, sort_keys=False)
