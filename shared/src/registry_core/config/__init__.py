@@ -18,13 +18,19 @@ The model is split by concern: :mod:`.base` (shared pieces), :mod:`.log`, :mod:`
 
 from __future__ import annotations
 
+from registry_core.config.auth import AccessRuleSettings, AuthSettings, HtpasswdSettings, TokenSettings
 from registry_core.config.base import DRIVERS, ConfigError
 from registry_core.config.health import HealthSettings, StorageDriverHealthSettings
 from registry_core.config.http import HttpLimitsSettings, HttpSettings
 from registry_core.config.loading import load_settings
 from registry_core.config.log import AccessLogSettings, LogSettings
 from registry_core.config.redis import RedisPoolSettings, RedisSettings, RedisTLSSettings
-from registry_core.config.services import DescriptorCacheSettings, PurgerSettings, ServicesSettings
+from registry_core.config.services import (
+    DescriptorCacheSettings,
+    PurgerSettings,
+    ServicesSettings,
+    TokenServiceSettings,
+)
 from registry_core.config.settings import Settings
 from registry_core.config.storage import (
     CacheSettings,
@@ -44,12 +50,15 @@ from registry_core.config.tls import TLSSettings
 __all__ = [
     "DRIVERS",
     "AccessLogSettings",
+    "AccessRuleSettings",
+    "AuthSettings",
     "CacheSettings",
     "ConfigError",
     "DeleteSettings",
     "DescriptorCacheSettings",
     "FilesystemSettings",
     "HealthSettings",
+    "HtpasswdSettings",
     "HttpLimitsSettings",
     "HttpSettings",
     "InMemorySettings",
@@ -68,6 +77,8 @@ __all__ = [
     "StorageSettings",
     "TLSSettings",
     "TagSettings",
+    "TokenServiceSettings",
+    "TokenSettings",
     "UploadPurgingSettings",
     "load_settings",
 ]

@@ -15,6 +15,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from registry_core.config.auth import AuthSettings
 from registry_core.config.base import DRIVERS, ENV_PREFIX, RawSection, log
 from registry_core.config.health import HealthSettings
 from registry_core.config.http import HttpSettings
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     notifications: RawSection = {}
-    auth: RawSection = {}
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     proxy: RawSection = {}
     validation: RawSection = {}
     compatibility: RawSection = {}

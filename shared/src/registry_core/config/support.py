@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from registry_core.config.settings import Settings
 
 UNSUPPORTED_SECTIONS = {
-    "auth": "access control is not implemented, and starting would serve an OPEN registry; remove the section "
-    "to run an open registry on purpose (behind a proxy that authenticates, say)",
     "proxy": "this registry is not a pull-through cache",
     "middleware": "registry, repository and storage middleware are not implemented",
     "reporting": "error reporting (bugsnag, newrelic) is not implemented",
