@@ -69,12 +69,12 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
         tls = server_context(settings.http.tls) if settings.http.tls.enabled else None
+        configure_logging(settings.log.level, settings.log.fields)
+        app = app_factory(args.service)(settings)  # reads the files auth names (htpasswd, keys)
     except ConfigError as exc:
         print(f"registry: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log.level, settings.log.fields)
     host, port = split_addr(settings.http.addr)
-    app = app_factory(args.service)(settings)
     uvicorn.run(
         app,
         host=args.host or host,

@@ -18,6 +18,7 @@ from registry_core.manifests import (
     parse_page_size,
 )
 from registry_core.manifests.mediatypes import OCI_INDEX
+from registry_core.web.auth import caller
 from registry_core.web.conditional import not_modified
 from registry_core.web.deps import RegistryDep
 
@@ -51,8 +52,10 @@ async def list_tags(name: str, request: Request, registry: RegistryDep) -> JSONR
 
 @router.get("/v2/_catalog")
 async def catalog(request: Request, registry: RegistryDep) -> JSONResponse:
+    """The repositories the caller may pull (every one, on an open registry)."""
     n = parse_page_size(request.query_params.get("n"), CATALOG_PAGE)
-    page = await list_repositories(registry.driver, n, request.query_params.get("last"))
+    visible = caller(request).lists
+    page = await list_repositories(registry.driver, n, request.query_params.get("last"), visible)
     return JSONResponse({"repositories": page.items}, headers=next_link(request, page, n))
 
 

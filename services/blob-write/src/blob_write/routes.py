@@ -1,7 +1,8 @@
 """Blob uploads, mounts and deletes::
 
     POST   /v2/<name>/blobs/uploads/                  start an upload (202); ?digest= monolithic (201);
-                                                      ?mount=<digest>&from=<repo> cross-repository mount (201 or 202)
+                                                      ?mount=<digest>&from=<repo> cross-repository mount (201 or 202;
+                                                      a normal upload when the caller may not pull <repo>)
     GET    /v2/<name>/blobs/uploads/<id>              progress (204, Range)
     PATCH  /v2/<name>/blobs/uploads/<id>              append a stream or a Content-Range chunk (202, Range)
     PUT    /v2/<name>/blobs/uploads/<id>?digest=      optional last chunk, verify, publish (201)
@@ -26,6 +27,7 @@ from registry_core.digest import Digest
 from registry_core.errors import ErrorCode, RegistryError
 from registry_core.names import validate_name
 from registry_core.registry import Registry
+from registry_core.web.auth import caller
 from registry_core.web.deps import RegistryDep
 
 router = APIRouter(tags=["uploads"])
@@ -58,7 +60,7 @@ async def start_upload(
         source = validate_name(from_repository) if from_repository is not None else None
         if _has_body(request):
             raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, message="a mount request must not carry a body")
-        if source is not None:
+        if source is not None and caller(request).may(source, "pull"):
             with suppress(BlobUnknownError):  # cannot mount: start a normal upload, as the spec says
                 return _blob_created(name, await repository.blobs.mount(mounted, source))
     elif digest is not None:

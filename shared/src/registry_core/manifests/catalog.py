@@ -12,7 +12,7 @@ directory in sorted order yields, and what comparing names as tuples of componen
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 from registry_core import paths
@@ -24,14 +24,19 @@ REPOSITORY_MARKER = "_manifests"
 Components = tuple[str, ...]
 
 
-async def list_repositories(driver: StorageDriver, n: int, last: str | None = None) -> Page:
-    """At most ``n`` repository names after ``last`` (which need not exist), and whether more follow."""
+async def list_repositories(
+    driver: StorageDriver, n: int, last: str | None = None, visible: Callable[[str], bool] | None = None
+) -> Page:
+    """At most ``n`` repository names after ``last`` (which need not exist), and whether more follow; only the
+    names ``visible`` accepts, when given (the caller's, under access control)."""
     if n <= 0:
         return Page([], more=False)
     after = tuple(last.split("/")) if last else None
     found: list[str] = []
     async with aclosing(_repositories(driver, (), after)) as names:
         async for name in names:
+            if visible is not None and not visible(name):
+                continue
             if len(found) == n:
                 return Page(found, more=True)
             found.append(name)

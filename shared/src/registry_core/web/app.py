@@ -20,6 +20,7 @@ from registry_core.manifests.concurrency import DEFAULT_LIMIT
 from registry_core.registry import Registry
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
 from registry_core.storage.factory import create_driver
+from registry_core.web.auth import auth_dependencies, build_guard
 from registry_core.web.caches import create_descriptor_cache
 from registry_core.web.errors import install_error_handlers
 from registry_core.web.headers import ConfiguredHeadersMiddleware
@@ -127,13 +128,15 @@ def create_service_app(
     if with_registry:
         metrics.registry.register(CacheStatsCollector(lambda: _registry_stats(app)))
     app.state.settings = settings
+    app.state.guard = build_guard(settings.auth) if with_registry else None
     app.state.metrics = metrics
     app.state.health_checks = {}
     app.state.advisory_checks = {}
     install_error_handlers(app)
     app.include_router(health_router())
+    guarded = auth_dependencies(settings) if with_registry else []
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=guarded)
     if with_registry and settings.health.storagedriver.enabled:
         app.add_middleware(UnhealthyGateMiddleware, checker=checker)
     if settings.http.headers:
