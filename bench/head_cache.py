@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,11 @@ class Row:
     misses: float
 
 
-def head(url: str, requests: int, connections: int, timeout: float) -> dict[str, Any]:
-    """oha's JSON report of ``requests`` HEADs of ``url`` over ``connections`` keep-alive connections."""
+def head(url: str, requests: int, connections: int, timeout: float, headers: Sequence[str] = ()) -> dict[str, Any]:
+    """oha's JSON report of ``requests`` HEADs of ``url`` over ``connections`` keep-alive connections, each with
+    ``headers`` (``"Name: value"``)."""
     argv = [ensure_oha(), "--no-tui", "--output-format", "json", "-m", "HEAD", "-n", str(requests)]
+    argv += [arg for header in headers for arg in ("-H", header)]
     argv += ["-c", str(connections), url]
     out = subprocess.run(argv, capture_output=True, check=True, timeout=timeout).stdout
     report: dict[str, Any] = json.loads(out)
