@@ -41,7 +41,7 @@ def test_an_rsa_key_step_by_step() -> None:
     assert re.fullmatch(r"[A-Z2-7]{4}(:[A-Z2-7]{4}){11}", key_id(key))
 
 
-def test_the_private_and_public_key_share_the_id_and_keys_differ() -> None:
+def test_the_id_is_stable_and_differs_between_keys() -> None:
     one, two = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     assert key_id(one.public_key()) == key_id(one.public_key())
     assert key_id(one.public_key()) != key_id(two.public_key())
