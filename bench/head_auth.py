@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime
 import statistics
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +24,12 @@ from typing import Any
 
 import bcrypt
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bench.head_cache import NAME, head, push_blob
 from registry_core.auth.jwt import sign
 from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, free_port, start_go_registry, start_registry, stop
+from registry_core.testing.signing import Signer, certify, token_claims
 
 ISSUER, SERVICE, USER, PASSWORD = "bench-issuer", "bench-registry", "bench", "bench-password"
 
@@ -46,40 +41,10 @@ class Contender:
     headers: tuple[str, ...] = ()
 
 
-def signing_pair(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
-    """An EC P-256 key and its self-signed certificate, written as the ``rootcertbundle``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench token signer")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    bundle = directory / "token-root.pem"
-    bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key, cert, bundle
-
-
-def pull_token(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate, lifetime: float) -> str:
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "sub": USER,
-        "aud": SERVICE,
-        "iat": now,
-        "nbf": now - 5,
-        "exp": now + int(lifetime),
-        "jti": f"bench-{now}",
-        "access": [{"type": "repository", "name": NAME, "actions": ["pull"]}],
-    }
-    return sign(claims, key, x5c=[cert])
+def pull_token(signer: Signer, lifetime: float) -> str:
+    access = [{"type": "repository", "name": NAME, "actions": ["pull"]}]
+    claims = token_claims(access, issuer=ISSUER, audience=SERVICE, subject=USER, lifetime=lifetime)
+    return sign(claims, signer.key, x5c=[signer.cert])
 
 
 def write_config(directory: Path, root: Path, name: str, auth: dict[str, Any] | None) -> Path:
@@ -93,7 +58,8 @@ def write_config(directory: Path, root: Path, name: str, auth: dict[str, Any] | 
 
 def start(directory: Path, lifetime: float) -> list[Contender]:
     root = directory / "root"
-    key, cert, bundle = signing_pair(directory)
+    signer = certify("bench token signer", ca=True)
+    bundle, _ = signer.write(directory, "token-root")
     token_auth = {
         "token": {
             "realm": "http://127.0.0.1:1/token",
@@ -108,7 +74,7 @@ def start(directory: Path, lifetime: float) -> list[Contender]:
         "htpasswd": {"realm": "bench", "path": str(htpasswd)},
         "access": [{"repository": NAME, "users": [USER], "actions": ["pull"]}],
     }
-    bearer = (f"Authorization: Bearer {pull_token(key, cert, lifetime)}",)
+    bearer = (f"Authorization: Bearer {pull_token(signer, lifetime)}",)
     basic = (f"Authorization: Basic {base64.b64encode(f'{USER}:{PASSWORD}'.encode()).decode()}",)
     open_config = write_config(directory, root, "open", None)
     token_config = write_config(directory, root, "token", token_auth)
