@@ -30,19 +30,20 @@ class RunningRegistry:
         return self.url.split("://", 1)[1].rstrip("/")
 
 
-def wait_until_ready(url: str, process: Process | None) -> None:
+def wait_until_ready(url: str, process: Process | None, ready_status: int = 200) -> None:
+    """Until ``GET /v2/`` answers ``ready_status`` (401 where ``auth`` is configured)."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process is not None and process.proc.poll() is not None:
             break
         try:
-            if httpx.get(f"{url}/v2/", timeout=2.0).status_code == 200:
+            if httpx.get(f"{url}/v2/", timeout=2.0).status_code == ready_status:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.05)
     log = process.output()[-4000:] if process is not None else ""
-    raise RuntimeError(f"the registry at {url} did not answer GET /v2/ within {READY_TIMEOUT}s\n{log}")
+    raise RuntimeError(f"the registry at {url} did not answer GET /v2/ {ready_status} within {READY_TIMEOUT}s\n{log}")
 
 
 @contextmanager
@@ -58,14 +59,16 @@ def serving(directory: Path, *, root: Path | None = None, **http: Any) -> Iterat
 
 
 @contextmanager
-def serving_config(directory: Path, config_text: str, port: int) -> Iterator[RunningRegistry]:
+def serving_config(
+    directory: Path, config_text: str, port: int, *, ready_status: int = 200
+) -> Iterator[RunningRegistry]:
     """``registry serve all`` with the configuration ``config_text`` (written to ``directory/config.yml``) on
-    ``port`` while the block runs, ready to answer."""
+    ``port`` while the block runs, ready to answer (``GET /v2/`` answering ``ready_status``: 401 with ``auth``)."""
     config = directory / "config.yml"
     config.write_text(config_text)
     process = start_registry("all", config, directory, port=port)
     try:
-        wait_until_ready(process.url, process)
+        wait_until_ready(process.url, process, ready_status)
         yield RunningRegistry(process.url, process)
     finally:
         stop(process.proc)

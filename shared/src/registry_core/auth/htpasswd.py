@@ -53,6 +53,17 @@ def parse_htpasswd(text: str, source: str) -> dict[str, bytes]:
     return users
 
 
+def read_htpasswd(path: Path, source: str) -> dict[str, bytes]:
+    """The users of the file at ``path`` (UTF-8); :class:`HtpasswdError` names the line of a byte that is not."""
+    data = path.read_bytes()
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise HtpasswdError(f"{source}, line {line}: is not UTF-8 text") from None
+    return parse_htpasswd(text, source)
+
+
 def _file_state(path: Path) -> tuple[int, int, int, int]:
     st = os.stat(path)
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
@@ -73,7 +84,7 @@ class Htpasswd:
         self._key = key
         try:
             self._state = _file_state(self.path)
-            self._users = parse_htpasswd(self.path.read_text(), f"{key} {self.path}")
+            self._users = read_htpasswd(self.path, f"{key} {self.path}")
         except OSError as exc:
             raise HtpasswdError(f"{key}: cannot read {self.path}: {exc.strerror}") from exc
         self._next_check = time.monotonic() + RECHECK_SECONDS
@@ -107,7 +118,7 @@ class Htpasswd:
             state = _file_state(self.path)
             if state == self._state:
                 return
-            users = parse_htpasswd(self.path.read_text(), f"{self._key} {self.path}")
+            users = read_htpasswd(self.path, f"{self._key} {self.path}")
         except (OSError, HtpasswdError) as exc:
             log.error("htpasswd: keeping the users read before: %s", exc)
             return
