@@ -21,6 +21,7 @@ SERVICES: dict[str, str] = {
     "blob-write": "blob_write.app",
     "descriptor-cache": "descriptor_cache.app",
     "purger": "registry_purger.app",
+    "token": "registry_token.app",
 }
 
 
@@ -74,7 +75,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log.level, settings.log.fields)
     host, port = split_addr(settings.http.addr)
-    app = app_factory(args.service)(settings)
+    try:
+        app = app_factory(args.service)(settings)  # a service may refuse its files (keys, htpasswd) here
+    except ConfigError as exc:
+        print(f"registry: invalid configuration: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         app,
         host=args.host or host,
