@@ -29,7 +29,7 @@ from bench.head_cache import NAME, head, push_blob
 from registry_core.auth.jwt import sign
 from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, free_port, start_go_registry, start_registry, stop
-from registry_core.testing.signing import Signer, certify, token_claims
+from registry_core.testing.token_files import Signer, certify, token_claims
 
 ISSUER, SERVICE, USER, PASSWORD = "bench-issuer", "bench-registry", "bench", "bench-password"
 
@@ -59,7 +59,7 @@ def write_config(directory: Path, root: Path, name: str, auth: dict[str, Any] | 
 def start(directory: Path, lifetime: float) -> list[Contender]:
     root = directory / "root"
     signer = certify("bench token signer", ca=True)
-    bundle, _ = signer.write(directory, "token-root")
+    bundle = signer.write(directory, "token-root").cert
     token_auth = {
         "token": {
             "realm": "http://127.0.0.1:1/token",

@@ -30,7 +30,7 @@ from registry_core.auth.jwt import sign
 from registry_core.auth.libtrust import key_id
 from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, free_port, start_registry, stop
-from registry_core.testing.signing import Signer, certify, new_key, token_claims
+from registry_core.testing.token_files import Signer, certify, private_key, token_claims
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def _keys() -> Keys:
     return Keys(
         service=certify("token service", ca=True),
         chained=certify("chained signer", issuer=intermediate),
-        by_kid=certify("kid signer", new_key("rsa"), ca=True),
+        by_kid=certify("kid signer", private_key("rsa"), ca=True),
         jwks=ec.generate_private_key(ec.SECP256R1()),
         foreign=certify("stranger", ca=True),
     )
@@ -92,7 +92,7 @@ def _keys() -> Keys:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     directory = tmp_path_factory.mktemp("auth-token")
     keys = _keys()
-    token_cert, token_key = keys.service.write(directory, "token")
+    token_pair = keys.service.write(directory, "token")
     bundle = directory / "bundle.pem"
     root = keys.chained.chain[-1]
     bundle.write_bytes(
@@ -117,8 +117,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                     "token": {
                         "issuer": ISSUER,
                         "service": SERVICE,
-                        "key": str(token_key),
-                        "certificate": str(token_cert),
+                        "key": str(token_pair.key),
+                        "certificate": str(token_pair.cert),
                         "htpasswd": str(htpasswd),
                         "access": RULES,
                     }
