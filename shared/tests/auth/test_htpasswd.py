@@ -42,12 +42,12 @@ def recheck_always(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def count_checks(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     """How many bcrypt checks ran so far."""
-    calls: list[bytes] = []
+    calls: list[bytes | None] = []
     real = htpasswd._check
 
-    def counted(password: str, hashed: bytes) -> bool:
+    def counted(password: str, hashed: bytes | None, cost: int) -> bool:
         calls.append(hashed)
-        return real(password, hashed)
+        return real(password, hashed, cost)
 
     monkeypatch.setattr(htpasswd, "_check", counted)
     return lambda: len(calls)
@@ -168,6 +168,14 @@ async def test_an_unknown_user_costs_a_bcrypt_check_too(tmp_path: Path, count_ch
     users = Htpasswd(write(tmp_path / "htpasswd", ALICE))
     assert not await users.authenticate("mallory", "x")
     assert count_checks() == 1
+
+
+def test_the_dummy_check_of_an_unknown_user_has_the_cost_of_the_file() -> None:
+    """Timing must not tell an unknown user from a wrong password: the dummy hash costs what the entries do."""
+    assert htpasswd._cost({"alice": b"$2y$05$" + b"x" * 53}) == 5
+    assert htpasswd._cost({"alice": b"$2b$12$" + b"x" * 53}) == 12
+    assert htpasswd._cost({}) == 10
+    assert htpasswd._dummy_hash(5).startswith(b"$2b$05$")
 
 
 async def test_a_remembered_success_expires(

@@ -9,6 +9,7 @@ an edit that breaks it keeps the previous users and logs the line at fault.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -27,8 +28,21 @@ log = logging.getLogger("registry.auth")
 REMEMBER_SECONDS = 60.0
 RECHECK_SECONDS = 1.0
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=10))
-"""Checked against for unknown users, so that a wrong user name costs what a wrong password does."""
+
+
+@functools.cache
+def _dummy_hash(cost: int) -> bytes:
+    """Checked against for unknown users, at the cost of the file's entries, so that a wrong user name costs what a
+    wrong password does (``htpasswd -B`` writes cost 5 by default, ``-C`` sets another)."""
+    return bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=cost))
+
+
+def _cost(users: dict[str, bytes]) -> int:
+    """The bcrypt cost of the file's first entry (``$2y$05$...``), 10 when it has none."""
+    for hashed in users.values():
+        if hashed[4:6].isdigit() and 4 <= int(hashed[4:6]) <= 31:
+            return int(hashed[4:6])
+    return 10
 
 
 class HtpasswdError(ConfigError):
@@ -104,7 +118,7 @@ class Htpasswd:
             return True
         hashed = self._users.get(user)
         users = self._users
-        ok = await asyncio.to_thread(_check, password, hashed or _DUMMY_HASH) and hashed is not None
+        ok = await asyncio.to_thread(_check, password, hashed, _cost(users)) and hashed is not None
         if ok and users is self._users:  # not remembered across a reload that happened meanwhile
             self._remembered[user] = _Remembered(mac, now + REMEMBER_SECONDS)
         return ok
@@ -127,8 +141,9 @@ class Htpasswd:
         log.info("htpasswd: re-read %s (%d users)", self.path, len(users))
 
 
-def _check(password: str, hashed: bytes) -> bool:
+def _check(password: str, hashed: bytes | None, cost: int) -> bool:
+    """bcrypt (in a worker thread): against ``hashed``, or a dummy hash of ``cost`` for an unknown user."""
     try:
-        return bcrypt.checkpw(password.encode(), hashed)
+        return bcrypt.checkpw(password.encode(), hashed or _dummy_hash(cost))
     except ValueError:  # a password over bcrypt's 72 bytes, or a malformed hash
         return False
