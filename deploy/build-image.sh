@@ -15,7 +15,7 @@ LOCAL_BASE=${LOCAL_BASE_IMAGE:-registry-local-base:bookworm}
 PYTHON=${PYTHON:-.venv/bin/python}
 WHEELS=deploy/wheels
 PROJECT=(./shared ./services/blob-read ./services/blob-write ./services/descriptor-cache ./services/purger
-  ./services/all-in-one)
+  ./services/token ./services/all-in-one)
 
 log() { printf '== %s\n' "$*" >&2; }
 

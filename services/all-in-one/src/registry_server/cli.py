@@ -21,6 +21,7 @@ SERVICES: dict[str, str] = {
     "blob-write": "blob_write.app",
     "descriptor-cache": "descriptor_cache.app",
     "purger": "registry_purger.app",
+    "token": "registry_token.app",
 }
 
 

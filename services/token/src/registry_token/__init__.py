@@ -1,0 +1,1 @@
+"""registry_token: ``registry serve token``, the Docker token protocol."""
