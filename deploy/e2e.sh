@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `make e2e`: build the images offline, start the compose stack (local override) with 2 blob-read and 2 blob-write
-# replicas on a free loopback port, run tests/integration/e2e against its gateway, and tear everything down,
-# whatever happens (an EXIT trap; each step has its own time limit, so the whole run is bounded).
+# replicas on a free loopback port, run tests/integration/e2e against its gateway; then switch the same project to
+# the auth variant (deploy/compose.auth.yml: secrets from deploy/auth/setup.sh in a temporary directory, TLS, the
+# token service) and run test_e2e_auth.py against it; tear everything down, whatever happens (an EXIT trap; each
+# step has its own time limit, so the whole run is bounded).
 #
-# Environment: E2E_PROJECT (compose project, default registry-e2e), E2E_TEST_TIMEOUT (seconds for pytest, 1800),
+# Environment: E2E_PROJECT (compose project, default registry-e2e), E2E_TEST_TIMEOUT (seconds for pytest, 1800;
+# the auth tests have E2E_AUTH_TEST_TIMEOUT, 600), E2E_AUTH=0 (skip the auth variant),
 # E2E_KEEP=1 (leave the stack up after the run, for debugging: then `make down E2E_PROJECT=...`),
 # PYTEST_ARGS (extra pytest arguments, e.g. "-k redis"), PYTHON (the venv's python).
 set -euo pipefail
@@ -11,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 PROJECT=${E2E_PROJECT:-registry-e2e}
 TEST_TIMEOUT=${E2E_TEST_TIMEOUT:-1800}
+AUTH_TEST_TIMEOUT=${E2E_AUTH_TEST_TIMEOUT:-600}
 PYTHON=${PYTHON:-.venv/bin/python}
 READERS=2
 WRITERS=2
@@ -30,6 +34,7 @@ compose=("${compose_cmd[@]}" -p "$PROJECT" -f "$PWD/deploy/compose.yml" -f "$PWD
 port=$("$PYTHON" -c 'from registry_core.testing.servers import free_port; print(free_port())')
 export REGISTRY_PUBLISH="127.0.0.1:$port"
 artifacts=$(mktemp -d "${TMPDIR:-/tmp}/registry-e2e.XXXXXX")
+gateway_url="http://$REGISTRY_PUBLISH"
 
 started=$SECONDS
 teardown() {
@@ -42,7 +47,7 @@ teardown() {
     tail -n 200 "$artifacts/compose.log" >&2 || true
   fi
   if [[ ${E2E_KEEP:-0} == 1 ]]; then
-    log "E2E_KEEP=1: the stack stays up (gateway http://$REGISTRY_PUBLISH, project $PROJECT)"
+    log "E2E_KEEP=1: the stack stays up (gateway $gateway_url, project $PROJECT; secrets in $artifacts/auth)"
   else
     log "tearing down"
     timeout 180 "${compose[@]}" down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || {
@@ -55,7 +60,7 @@ teardown() {
   # Images the tests tagged for this run's gateway, should a test have been stopped before its own cleanup.
   docker images --format '{{.Repository}}:{{.Tag}}' | grep "^$REGISTRY_PUBLISH/" |
     xargs -r docker rmi -f >/dev/null 2>&1 || true
-  rm -rf "$artifacts"
+  [[ ${E2E_KEEP:-0} == 1 ]] || rm -rf "$artifacts"
   log "total $((SECONDS - started)) s, exit $status"
   exit "$status"
 }
@@ -101,3 +106,44 @@ export E2E_ARTIFACTS="$artifacts"
 timeout --kill-after=30 "$TEST_TIMEOUT" "$PYTHON" -m pytest -m e2e tests/integration/e2e -p no:cacheprovider \
   ${PYTEST_ARGS:-}
 log "tests took $((SECONDS - t0)) s"
+
+[[ ${E2E_AUTH:-1} == 1 ]] || exit 0
+
+# -- the auth variant, on the same project: `up` with compose.auth.yml re-creates what it changes (the gateway, the
+# registries) and adds the token service. From here on the teardown's compose command includes it.
+t0=$SECONDS
+auth_dir=$artifacts/auth
+log "auth variant: secrets in $auth_dir (deploy/auth/setup.sh)"
+AUTH_DIR=$auth_dir bash deploy/auth/setup.sh 2>&1 | sed 's/^/   /' >&2
+export AUTH_DIR=$auth_dir AUTH_REALM="https://$REGISTRY_PUBLISH/token"
+compose+=(-f "$PWD/deploy/compose.auth.yml")
+gateway_url="https://$REGISTRY_PUBLISH"
+timeout 600 "${compose[@]}" up -d --no-build --scale "blob-read=$READERS" --scale "blob-write=$WRITERS" >&2
+# Up: GET /v2/ over TLS, verified against setup.sh's certificate, answers the token challenge.
+deadline=$((SECONDS + 180))
+until [[ $("$PYTHON" -c "
+import httpx, ssl
+try:
+    context = ssl.create_default_context(cafile='$auth_dir/gateway/tls.crt')
+    print(httpx.get('$gateway_url/v2/', verify=context, timeout=2).status_code)
+except httpx.HTTPError:
+    print(0)
+") == 401 ]]; do
+  ((SECONDS < deadline)) || {
+    echo "e2e: the auth gateway did not answer GET /v2/ with 401 within 180 s" >&2
+    exit 1
+  }
+  sleep 1
+done
+log "auth variant up in $((SECONDS - t0)) s"
+
+t0=$SECONDS
+log "pytest -m e2e tests/integration/e2e/test_e2e_auth.py"
+export E2E_AUTH_GATEWAY=$gateway_url E2E_AUTH_DIR=$auth_dir E2E_COMPOSE="${compose[*]}"
+status=0
+# shellcheck disable=SC2086
+timeout --kill-after=30 "$AUTH_TEST_TIMEOUT" "$PYTHON" -m pytest -m e2e tests/integration/e2e/test_e2e_auth.py \
+  -p no:cacheprovider ${PYTEST_ARGS:-} || status=$?
+# 5: PYTEST_ARGS deselected every auth test (e.g. -k redis), which is not a failure.
+((status == 0 || status == 5)) || exit "$status"
+log "auth tests took $((SECONDS - t0)) s"

@@ -16,10 +16,14 @@
 # (Go clients retry such a request, others fail). Meanwhile nginx finds the replica down by its refused connections
 # (max_fails) and sends those reads to another.
 #   gateway.sh render   print the rendered configuration (GATEWAY_SERVERS, or the DNS when unset)
-#   gateway.sh check    the healthcheck: GET /healthz on the gateway answers 200 (perl: in both images)
+#   gateway.sh check    the healthcheck: GET /healthz on the gateway answers 200 (perl: in both images; with TLS,
+#                       on the plain listener of the container's loopback, GATEWAY_CHECK_PORT)
 #
 # Rendering: each `server <name>:<port> <parameters>;` line of the template whose <name> has addresses becomes one
-# line per address, same parameters; `listen 8080;` becomes `listen $GATEWAY_LISTEN;` when that is set.
+# line per address, same parameters; `listen 8080;` becomes `listen $GATEWAY_LISTEN;` when that is set, and with
+# TLS `listen ... ssl;` with the certificate and key, plus `listen 127.0.0.1:$GATEWAY_CHECK_PORT;` (plain, for the
+# healthcheck only: nothing outside the container reaches its loopback); the `# GATEWAY_TOKEN_SERVICE` line gets
+# the token service's address.
 #
 # Environment:
 #   GATEWAY_TEMPLATE          the template (default: gateway.conf next to this script)
@@ -30,6 +34,10 @@
 #   GATEWAY_RESOLVE_INTERVAL  seconds between two resolutions (default 5)
 #   GATEWAY_HOLD              seconds an address that left the DNS stays configured (default 30)
 #   GATEWAY_PORT              the port the healthcheck connects to (default 8080)
+#   GATEWAY_TLS_CERTIFICATE   TLS, when both are set: the certificate (PEM, chain after it) and its key, as nginx
+#   GATEWAY_TLS_KEY           reads them (readable by the gateway's user)
+#   GATEWAY_CHECK_PORT        with TLS: the plain loopback port of the healthcheck (default 8081)
+#   GATEWAY_TOKEN_SERVICE     host:port of the token service that /token is proxied to (default none: 404)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,6 +47,16 @@ UPSTREAMS=${GATEWAY_UPSTREAMS:-blob-read blob-write}
 INTERVAL=${GATEWAY_RESOLVE_INTERVAL:-5}
 HOLD=${GATEWAY_HOLD:-30}
 PORT=${GATEWAY_PORT:-8080}
+TLS_CERTIFICATE=${GATEWAY_TLS_CERTIFICATE:-}
+TLS_KEY=${GATEWAY_TLS_KEY:-}
+CHECK_PORT=${GATEWAY_CHECK_PORT:-8081}
+if [ -n "$TLS_CERTIFICATE" ] || [ -n "$TLS_KEY" ]; then
+  if [ -z "$TLS_CERTIFICATE" ] || [ -z "$TLS_KEY" ]; then
+    echo "gateway: TLS needs both GATEWAY_TLS_CERTIFICATE and GATEWAY_TLS_KEY" >&2
+    exit 2
+  fi
+  PORT=$CHECK_PORT # the healthcheck's
+fi
 
 log() { echo "gateway: $*" >&2; }
 
@@ -80,7 +98,8 @@ addresses() { # $1: what remember printed; the servers, without the times
 }
 
 render() { # $1: servers; the rendered template on stdout; fails when a name has no address
-  awk -v servers="$1" -v listen="${GATEWAY_LISTEN:-}" '
+  awk -v servers="$1" -v listen="${GATEWAY_LISTEN:-}" -v certificate="$TLS_CERTIFICATE" -v key="$TLS_KEY" \
+    -v check_port="$CHECK_PORT" -v token="${GATEWAY_TOKEN_SERVICE:-}" '
     BEGIN {
       n = split(servers, entries, " ")
       for (i = 1; i <= n; i++) {
@@ -88,7 +107,21 @@ render() { # $1: servers; the rendered template on stdout; fails when a name has
         if (eq > 1) addresses[substr(entries[i], 1, eq - 1)] = substr(entries[i], eq + 1)
       }
     }
-    listen != "" && /^[ \t]*listen[ \t]+8080[ \t]*;/ { sub(/8080/, listen); print; next }
+    /^[ \t]*listen[ \t]+8080[ \t]*;/ {
+      if (listen != "") sub(/8080/, listen)
+      if (certificate != "") {
+        match($0, /^[ \t]*/); indent = substr($0, 1, RLENGTH)
+        sub(/;/, " ssl;")
+        print
+        print indent "listen 127.0.0.1:" check_port ";"
+        print indent "ssl_certificate " certificate ";"
+        print indent "ssl_certificate_key " key ";"
+        next
+      }
+      print
+      next
+    }
+    token != "" && /# GATEWAY_TOKEN_SERVICE$/ { sub(/""/, "\"" token "\"") }
     /^[ \t]*server[ \t]+[A-Za-z0-9._-]+:[0-9]+[ \t;]/ {
       target = $2; sub(/;$/, "", target)
       colon = index(target, ":"); host = substr(target, 1, colon - 1); port = substr(target, colon + 1)
