@@ -289,7 +289,9 @@ def test_skopeo_through_the_token_flow(setup: Setup, tmp_path: Path) -> None:
 def test_oras_through_the_token_flow(setup: Setup, tmp_path: Path) -> None:
     """oras (the Python client) logs in and reads through the token flow. Not its push: oras-py 0.2 fetches a new
     token only after a 403, so the pull-scoped token of its first request (a blob HEAD) stays in use when the
-    upload's 401 asks for push, as the token protocol (and the Go registry) answer a token lacking the action."""
+    upload's 401 asks for push, as the token protocol (and the Go registry) answer a token lacking the action.
+    A wrong password is not tried here: oras-py retries a failed request for two minutes (the token server's
+    refusal is checked below)."""
     layout = OciLayout(tmp_path / "src")
     image = build_image(layout, tag="v1", layers=1, layer_size=4096)
     target = f"{setup.registry.host}/alice/oras:v1"
@@ -304,11 +306,6 @@ def test_oras_through_the_token_flow(setup: Setup, tmp_path: Path) -> None:
         config = str(tmp_path / f"oras-{user}.json")  # never the machine's docker config
         assert client.login(user, USERS[user], hostname=setup.registry.host, config_path=config)["Status"]
         assert client.get_manifest(target) == json.loads(layout.blob(image["digest"]))
-
-    wrong = oras.client.OrasClient(insecure=True)  # oras-py's login checks nothing: the token request fails
-    wrong.login("alice", USERS["bob"], hostname=setup.registry.host, config_path=str(tmp_path / "wrong.json"))
-    with pytest.raises(ValueError, match="Cannot respond to request for authentication"):
-        wrong.get_manifest(target)
 
 
 def test_token_service_refuses_wrong_passwords(setup: Setup) -> None:
