@@ -64,6 +64,27 @@ teardown() {
   log "total $((SECONDS - started)) s, exit $status"
   exit "$status"
 }
+# wait_for_gateway URL STATUS [CA_FILE]: until GET URL answers STATUS (over TLS verified against CA_FILE), 180 s.
+wait_for_gateway() {
+  local deadline=$((SECONDS + 180))
+  until [[ $("$PYTHON" -c "
+import ssl, sys
+import httpx
+url, cafile = sys.argv[1], sys.argv[2]
+try:
+    verify = ssl.create_default_context(cafile=cafile) if cafile else True
+    print(httpx.get(url, verify=verify, timeout=2).status_code)
+except httpx.HTTPError:
+    print(0)
+" "$1" "${3:-}") == "$2" ]]; do
+    ((SECONDS < deadline)) || {
+      echo "e2e: the gateway did not answer GET $1 with $2 within 180 s" >&2
+      exit 1
+    }
+    sleep 1
+  done
+}
+
 trap teardown EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -80,20 +101,7 @@ log "images took $((SECONDS - t0)) s"
 t0=$SECONDS
 log "stack up: $READERS blob-read, $WRITERS blob-write, gateway on $REGISTRY_PUBLISH"
 timeout 600 "${compose[@]}" up -d --no-build --scale "blob-read=$READERS" --scale "blob-write=$WRITERS" >&2
-deadline=$((SECONDS + 180))
-until [[ $("$PYTHON" -c "
-import httpx, sys
-try:
-    print(httpx.get('http://$REGISTRY_PUBLISH/v2/', timeout=2).status_code)
-except httpx.HTTPError:
-    print(0)
-") == 200 ]]; do
-  ((SECONDS < deadline)) || {
-    echo "e2e: the gateway did not answer GET /v2/ within 180 s" >&2
-    exit 1
-  }
-  sleep 1
-done
+wait_for_gateway "http://$REGISTRY_PUBLISH/v2/" 200
 log "stack up in $((SECONDS - t0)) s"
 
 t0=$SECONDS
@@ -120,21 +128,7 @@ compose+=(-f "$PWD/deploy/compose.auth.yml")
 gateway_url="https://$REGISTRY_PUBLISH"
 timeout 600 "${compose[@]}" up -d --no-build --scale "blob-read=$READERS" --scale "blob-write=$WRITERS" >&2
 # Up: GET /v2/ over TLS, verified against setup.sh's certificate, answers the token challenge.
-deadline=$((SECONDS + 180))
-until [[ $("$PYTHON" -c "
-import httpx, ssl
-try:
-    context = ssl.create_default_context(cafile='$auth_dir/gateway/tls.crt')
-    print(httpx.get('$gateway_url/v2/', verify=context, timeout=2).status_code)
-except httpx.HTTPError:
-    print(0)
-") == 401 ]]; do
-  ((SECONDS < deadline)) || {
-    echo "e2e: the auth gateway did not answer GET /v2/ with 401 within 180 s" >&2
-    exit 1
-  }
-  sleep 1
-done
+wait_for_gateway "$gateway_url/v2/" 401 "$auth_dir/gateway/tls.crt"
 log "auth variant up in $((SECONDS - t0)) s"
 
 t0=$SECONDS

@@ -419,6 +419,17 @@ def test_skopeo_logs_in_with_basic_credentials(registry: RunningRegistry, tmp_pa
     assert digest(anonymous.stdout.encode()) == image["digest"]
 
 
+def push_text(client: oras.client.OrasClient, target: str, payload: Path, config: Path) -> Any:
+    """``oras push`` of one text file with the credentials saved in ``config``; oras' response."""
+    return client.push(
+        target=target,
+        files=[f"{payload}:text/plain"],
+        config_path=str(config),
+        disable_path_validation=True,
+        quiet=True,
+    )
+
+
 def test_oras_logs_in_pushes_and_pulls(
     registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -433,13 +444,7 @@ def test_oras_logs_in_pushes_and_pulls(
     assert alice.login("alice", PASSWORDS["alice"], hostname=registry.host, config_path=str(alice_config))["Status"]
     stored = json.loads(alice_config.read_text())["auths"][registry.host]["auth"]
     assert base64.b64decode(stored).decode() == f"alice:{PASSWORDS['alice']}"
-    response = alice.push(
-        target=f"{registry.host}/alice/artifact:v1",
-        files=[f"{payload}:text/plain"],
-        config_path=str(alice_config),
-        disable_path_validation=True,
-        quiet=True,
-    )
+    response = push_text(alice, f"{registry.host}/alice/artifact:v1", payload, alice_config)
     assert response.status_code == 201, response.text
 
     bob = oras.client.OrasClient(insecure=True, auth_backend="basic")
@@ -451,23 +456,11 @@ def test_oras_logs_in_pushes_and_pulls(
 
     # the blobs are there already (bob may see them): the manifest's PUT is what is refused
     with pytest.raises(ValueError, match=r"/v2/alice/artifact/manifests/by-bob: Forbidden"):
-        bob.push(
-            target=f"{registry.host}/alice/artifact:by-bob",
-            files=[f"{payload}:text/plain"],
-            config_path=str(bob_config),
-            disable_path_validation=True,
-            quiet=True,
-        )
+        push_text(bob, f"{registry.host}/alice/artifact:by-bob", payload, bob_config)
     with as_user(registry, "alice") as client:
         assert client.get("/v2/alice/artifact/tags/list").json()["tags"] == ["v1"]
 
-    public = alice.push(
-        target=f"{registry.host}/public/artifact:v1",
-        files=[f"{payload}:text/plain"],
-        config_path=str(alice_config),
-        disable_path_validation=True,
-        quiet=True,
-    )
+    public = push_text(alice, f"{registry.host}/public/artifact:v1", payload, alice_config)
     assert public.status_code == 201, public.text
     anonymous = oras.client.OrasClient(insecure=True, auth_backend="basic")
     pulled = anonymous.pull(target=f"{registry.host}/public/artifact:v1", outdir=str(tmp_path / "public"))
