@@ -18,9 +18,11 @@ import yaml
 from fastapi.routing import APIRoute
 
 from blob_read.app import ROUTERS as READ_ROUTERS
+from blob_read.app import create_app as create_read_app
 from blob_write.app import ROUTERS as WRITE_ROUTERS
-from registry_core.config import load_settings
+from registry_core.config import ConfigError, Settings, load_settings
 from registry_core.testing.configs import filesystem_config
+from registry_purger.app import create_app as create_purger_app
 from registry_server.app import create_app
 
 PASSWORDS = {name: f"{name}-secret" for name in ("alice", "puller", "pusher", "deleter", "pushonly", "nobody")}
@@ -375,3 +377,14 @@ async def test_a_mount_from_a_repository_the_caller_may_not_pull_is_a_normal_upl
     assert mounted.headers["location"] == f"/v2/team/app/blobs/{digest(layer)}"
     got = await client.get(f"/v2/team/app/blobs/{digest(layer)}", headers=login("pusher"))
     assert (got.status_code, got.content) == (200, layer)
+
+
+def test_only_services_that_serve_the_api_read_the_auth_files(tmp_path: Path) -> None:
+    """The purger (storage, no routes) starts with a config whose htpasswd file it cannot read; blob-read refuses."""
+    settings = Settings(
+        storage={"filesystem": {"rootdirectory": str(tmp_path / "data")}},
+        auth={"htpasswd": {"realm": "r", "path": str(tmp_path / "missing")}},
+    )
+    assert create_purger_app(settings).state.guard is None
+    with pytest.raises(ConfigError, match=r"auth\.htpasswd\.path"):
+        create_read_app(settings)

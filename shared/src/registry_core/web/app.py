@@ -128,13 +128,14 @@ def create_service_app(
     if with_registry:
         metrics.registry.register(CacheStatsCollector(lambda: _registry_stats(app)))
     app.state.settings = settings
-    app.state.guard = build_guard(settings.auth) if with_registry else None
+    serves_api = with_registry and bool(routers)  # the purger has storage but no routes: no auth files to read
+    app.state.guard = build_guard(settings.auth) if serves_api else None
     app.state.metrics = metrics
     app.state.health_checks = {}
     app.state.advisory_checks = {}
     install_error_handlers(app)
     app.include_router(health_router())
-    guarded = auth_dependencies(settings) if with_registry else []
+    guarded = auth_dependencies(settings) if serves_api else []
     for router in routers:
         app.include_router(router, dependencies=guarded)
     if with_registry and settings.health.storagedriver.enabled:
