@@ -17,8 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from registry_core.auth.basic import MalformedCredentials, basic_credentials
 from registry_core.auth.scope import ResourceAccess, parse_scopes
-from registry_token.basic import MalformedCredentials, basic_credentials
 from registry_token.form import InvalidForm, read_form
 from registry_token.issuer import IssuedToken, rfc3339
 from registry_token.metrics import Grant

@@ -10,8 +10,6 @@ source repository).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -20,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 
 from registry_core.auth.access import AccessRules
+from registry_core.auth.basic import MalformedCredentials, basic_credentials
 from registry_core.auth.htpasswd import Htpasswd
 from registry_core.auth.scope import CATALOG_ACCESS, ResourceAccess, repository_access
 from registry_core.config import Settings
@@ -150,20 +149,17 @@ class HtpasswdGuard:
         header = request.headers.get("authorization")
         if header is None:
             return None
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() != "basic":
-            raise self.unauthorized(need)
         try:
-            user, sep, password = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+            credentials = basic_credentials(header)
+        except MalformedCredentials:
             raise self.unauthorized(need) from None
-        if not sep:
+        if credentials is None:  # another scheme (a Bearer token, say): not what this registry takes
             raise self.unauthorized(need)
-        if not user and not password:
+        if not credentials.user and not credentials.password:
             return None  # some clients (containers/image) answer a Basic challenge with empty credentials
-        if not await self.users.authenticate(user, password):
+        if not await self.users.authenticate(credentials.user, credentials.password):
             raise self.unauthorized(need)
-        return user
+        return credentials.user
 
 
 def token_guard(settings: TokenSettings, rules: AccessRules | None) -> Guard:

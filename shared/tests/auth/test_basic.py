@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from registry_token.basic import Credentials, MalformedCredentials, basic_credentials
+from registry_core.auth.basic import Credentials, MalformedCredentials, basic_credentials
 
 
 def header(raw: bytes, scheme: str = "Basic") -> str:

@@ -1,4 +1,4 @@
-"""``Authorization: Basic`` credentials, as the Docker client sends them to a token server."""
+"""``Authorization: Basic`` credentials, as clients send them to the registry (htpasswd mode) and the token server."""
 
 from __future__ import annotations
 
