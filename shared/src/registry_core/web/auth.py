@@ -100,11 +100,11 @@ def needed(request: Request) -> Needed:
     return Needed((repository_access(name, *actions),))
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _access_detail(accesses: Sequence[ResourceAccess]) -> list[dict[str, Any]]:
+def access_detail(accesses: Sequence[ResourceAccess]) -> list[dict[str, Any]]:
     return [{"type": a.type, "name": a.name, "action": action} for a in accesses for action in sorted(a.actions)]
 
 
@@ -124,10 +124,10 @@ class HtpasswdGuard:
     _challenge: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._challenge = {"WWW-Authenticate": f"Basic realm={_quoted(self.realm)}"}
+        self._challenge = {"WWW-Authenticate": f"Basic realm={quoted(self.realm)}"}
 
     def unauthorized(self, need: Needed) -> RegistryError:
-        detail = _access_detail(need.scopes) or None
+        detail = access_detail(need.scopes) or None
         return RegistryError(ErrorCode.UNAUTHORIZED, detail, headers=self._challenge)
 
     async def admit(self, request: Request, need: Needed) -> Caller:
@@ -142,7 +142,7 @@ class HtpasswdGuard:
             if missing:
                 if user is None:
                     raise self.unauthorized(need)
-                raise RegistryError(ErrorCode.DENIED, _access_detail([replace(access, actions=missing)]))
+                raise RegistryError(ErrorCode.DENIED, access_detail([replace(access, actions=missing)]))
         return RulesCaller(user, self.rules)
 
     async def _user(self, request: Request, need: Needed) -> str | None:

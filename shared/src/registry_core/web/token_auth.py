@@ -13,7 +13,7 @@ from registry_core.auth.scope import REPOSITORY
 from registry_core.auth.tokens import TokenError, TokenVerifier, VerifiedToken
 from registry_core.config.auth import TokenSettings
 from registry_core.errors import ErrorCode, RegistryError
-from registry_core.web.auth import Caller, Needed, _access_detail, _quoted
+from registry_core.web.auth import Caller, Needed, access_detail, quoted
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,12 @@ class TokenGuard:
         return cls(settings.realm, settings.service, TokenVerifier.from_settings(settings), rules)
 
     def challenge(self, need: Needed, error: str | None = None) -> RegistryError:
-        header = f"Bearer realm={_quoted(self.realm)},service={_quoted(self.service)}"
+        header = f"Bearer realm={quoted(self.realm)},service={quoted(self.service)}"
         if need.scopes:
-            header += f",scope={_quoted(' '.join(access.scope for access in need.scopes))}"
+            header += f",scope={quoted(' '.join(access.scope for access in need.scopes))}"
         if error is not None:
-            header += f",error={_quoted(error)}"
-        detail = _access_detail(need.scopes) or None
+            header += f",error={quoted(error)}"
+        detail = access_detail(need.scopes) or None
         return RegistryError(ErrorCode.UNAUTHORIZED, detail, headers={"WWW-Authenticate": header})
 
     async def admit(self, request: Request, need: Needed) -> Caller:
