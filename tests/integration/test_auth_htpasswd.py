@@ -334,18 +334,18 @@ def test_the_htpasswd_file_is_read_again_while_running(tmp_path: Path) -> None:
         assert carol[1] not in log and PASSWORDS["alice"] not in log
 
 
+def serve_until_exit(config: Path) -> subprocess.CompletedProcess[str]:
+    """``registry serve all --config CONFIG``, expected to stop at start-up."""
+    argv = [registry_command(), "serve", "all", "--config", str(config)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_a_htpasswd_file_with_other_hashes_is_refused_at_start(tmp_path: Path) -> None:
     htpasswd = tmp_path / "htpasswd"
     write_htpasswd(htpasswd, ["# users", "dave:$apr1$Ks4VxFtC$u0QTQ0VIc3G8bPbPO0PKx0", bcrypt_line("alice", "pw")])
     config = tmp_path / "config.yml"
     config.write_text(registry_config(tmp_path / "data", htpasswd, free_port(), RULES))
-    result = subprocess.run(
-        [registry_command(), "serve", "all", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = serve_until_exit(config)
     assert result.returncode == 2, result.stderr
     assert "registry: invalid configuration:" in result.stderr
     assert f"{htpasswd}, line 2 (user 'dave'): only bcrypt entries are supported" in result.stderr
@@ -355,13 +355,7 @@ def test_a_htpasswd_file_with_other_hashes_is_refused_at_start(tmp_path: Path) -
 def test_a_missing_htpasswd_file_is_refused_at_start(tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text(registry_config(tmp_path / "data", tmp_path / "nowhere", free_port(), RULES))
-    result = subprocess.run(
-        [registry_command(), "serve", "all", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = serve_until_exit(config)
     assert result.returncode == 2, result.stderr
     assert f"registry: invalid configuration: auth.htpasswd.path: cannot read {tmp_path / 'nowhere'}" in result.stderr
 
