@@ -6,35 +6,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
-from registry_core.config import load_settings
-from registry_core.testing.configs import filesystem_config
+from registry_core.testing.service_app import running_app
 from registry_server.app import create_app
 
 WAIT = 15.0
 """Seconds a state change may take to show before the test gives up (a bound, never an expectation)."""
 
 
-@asynccontextmanager
-async def running(directory: Path, **sections: Any) -> AsyncIterator[httpx.AsyncClient]:
+def running(directory: Path, **sections: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """The all-in-one app on filesystem storage under ``directory/root``, its config extended with ``sections``
     (merged one level deep), started (lifespan: storage, background tasks) while the block runs."""
-    config: dict[str, Any] = yaml.safe_load(filesystem_config(directory / "root"))
-    for name, section in sections.items():
-        config[name] = {**config.get(name, {}), **section}
-    path = directory / "config.yml"
-    path.write_text(yaml.safe_dump(config))
-    app = create_app(load_settings(path, env={}))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://r") as client:
-        yield client
+    return running_app(directory, create_app, **sections)
 
 
 async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:

@@ -7,21 +7,20 @@ import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import httpx
 import pytest
-import yaml
 from fastapi.routing import APIRoute
 
 from blob_read.app import ROUTERS as READ_ROUTERS
 from blob_read.app import create_app as create_read_app
 from blob_write.app import ROUTERS as WRITE_ROUTERS
-from registry_core.config import ConfigError, Settings, load_settings
-from registry_core.testing.configs import filesystem_config
+from registry_core.config import ConfigError, Settings
+from registry_core.testing.service_app import running_app
+from registry_core.testing.token_files import write_htpasswd
 from registry_purger.app import create_app as create_purger_app
 from registry_server.app import create_app
 
@@ -60,25 +59,16 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@asynccontextmanager
-async def running(
+def running(
     directory: Path, access: list[dict[str, Any]] | None = TEAM_RULES, realm: str | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """The all-in-one app on filesystem storage under ``directory/root`` with ``auth.htpasswd`` (the users of
     :data:`PASSWORDS`) and ``auth.access`` (none: the key left out), started while the block runs."""
-    htpasswd = directory / "htpasswd"
-    rounds = bcrypt.gensalt(rounds=4)
-    htpasswd.write_text("".join(f"{u}:{bcrypt.hashpw(p.encode(), rounds).decode()}\n" for u, p in PASSWORDS.items()))
-    config: dict[str, Any] = yaml.safe_load(filesystem_config(directory / "root"))
-    config["auth"] = {"htpasswd": {"path": str(htpasswd)} | ({"realm": realm} if realm is not None else {})}
+    htpasswd = write_htpasswd(directory / "htpasswd", PASSWORDS)
+    auth: dict[str, Any] = {"htpasswd": {"path": str(htpasswd)} | ({"realm": realm} if realm is not None else {})}
     if access is not None:
-        config["auth"]["access"] = access
-    path = directory / "config.yml"
-    path.write_text(yaml.safe_dump(config))
-    app = create_app(load_settings(path, env={}))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://r") as client:
-        yield client
+        auth["access"] = access
+    return running_app(directory, create_app, auth=auth)
 
 
 @pytest.fixture

@@ -10,17 +10,22 @@ Only this service's router is mounted (services never import each other); tests 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi import APIRouter, FastAPI
 
 from registry_core.blobs.cache import InMemoryDescriptorCache
+from registry_core.config import Settings, load_settings
 from registry_core.registry import Registry
 from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import StorageDriver
+from registry_core.testing.configs import filesystem_config
 from registry_core.web.errors import install_error_handlers
 
 DRIVERS = [
@@ -73,3 +78,20 @@ async def make_service(driver: StorageDriver, service_router: APIRouter) -> Asyn
 @pytest.fixture
 def service(make_service: MakeService) -> Service:
     return make_service()
+
+
+@asynccontextmanager
+async def running_app(
+    directory: Path, create: Callable[[Settings], FastAPI], **sections: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app ``create`` builds on filesystem storage under ``directory/root``, its config extended with
+    ``sections`` (merged one level deep), started (lifespan: storage, background tasks) while the block runs."""
+    config: dict[str, Any] = yaml.safe_load(filesystem_config(directory / "root"))
+    for name, section in sections.items():
+        config[name] = {**config.get(name, {}), **section}
+    path = directory / "config.yml"
+    path.write_text(yaml.safe_dump(config))
+    app = create(load_settings(path, env={}))
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+        yield client
