@@ -26,6 +26,7 @@ from registry_core.web.errors import install_error_handlers
 from registry_core.web.headers import ConfiguredHeadersMiddleware
 from registry_core.web.health import HealthCheck, health_router
 from registry_core.web.metrics import CacheStatsCollector, Metrics, MetricsMiddleware
+from registry_core.web.request_context import RequestContextMiddleware
 from registry_core.web.storage_health import PeriodicStorageCheck, UnhealthyGateMiddleware, background_task
 
 log = logging.getLogger("registry.app")
@@ -143,4 +144,5 @@ def create_service_app(
     if settings.http.headers:
         app.add_middleware(ConfiguredHeadersMiddleware, headers=settings.http.headers)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware)  # outermost: the id is set for everything below
     return app

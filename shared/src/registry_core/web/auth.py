@@ -34,6 +34,11 @@ _READS = frozenset({"GET", "HEAD"})
 class Caller(Protocol):
     """The admitted caller of a request."""
 
+    @property
+    def name(self) -> str | None:
+        """The authenticated user's name (None: anonymous, or an open registry): the events' ``actor.name``."""
+        ...
+
     def may(self, repository: str, action: str) -> bool: ...
 
     def lists(self, repository: str) -> bool:
@@ -43,6 +48,8 @@ class Caller(Protocol):
 
 class _Everyone:
     """The caller of an open registry (no ``auth`` section)."""
+
+    name = None
 
     def may(self, repository: str, action: str) -> bool:
         return True
@@ -60,6 +67,10 @@ class RulesCaller:
 
     user: str | None
     rules: AccessRules
+
+    @property
+    def name(self) -> str | None:
+        return self.user
 
     def may(self, repository: str, action: str) -> bool:
         return self.rules.allows(self.user, repository, action)

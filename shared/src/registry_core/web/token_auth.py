@@ -23,6 +23,10 @@ class TokenCaller:
     token: VerifiedToken
     rules: AccessRules | None
 
+    @property
+    def name(self) -> str | None:
+        return self.token.subject or None
+
     def may(self, repository: str, action: str) -> bool:
         return action in self.token.actions(REPOSITORY, repository)
 
