@@ -37,7 +37,6 @@ def load(tmp_path: Path, text: str) -> Settings:
         BASE + "http:\n  host: https://example.com\n",
         BASE + "http:\n  debug: {addr: 'localhost:5001'}\n",
         BASE + "http:\n  http2: {disabled: false}\n",
-        BASE + "log:\n  formatter: json\n",
         S3.replace("STORAGE_OPTION", "v4auth: false"),
         S3.replace("STORAGE_OPTION", "encrypt: true"),
         S3.replace("STORAGE_OPTION", "keyid: arn:kms"),
@@ -51,7 +50,7 @@ def load(tmp_path: Path, text: str) -> Settings:
     ],
     ids=[
         "auth", "proxy", "notifications.endpoints", "middleware", "reporting", "health.http", "validation.manifests", "compatibility",
-        "prefix", "host", "debug", "http2", "formatter", "v4auth", "encrypt", "keyid", "storageclass", "objectacl",
+        "prefix", "host", "debug", "http2", "v4auth", "encrypt", "keyid", "storageclass", "objectacl",
         "s3.loglevel", "multipartcopymaxconcurrency", "maxidle", "idletimeout", "writetimeout",
     ],
 )  # fmt: skip
@@ -99,3 +98,8 @@ def test_wired_keys(tmp_path: Path) -> None:
     assert settings.log.accesslog.disabled is False
     defaults = load(tmp_path, BASE)
     assert defaults.http.draintimeout is None and defaults.log.accesslog.disabled is None
+
+
+@pytest.mark.parametrize("formatter", ["text", "json", "logstash"])
+def test_every_go_log_formatter_is_accepted(tmp_path: Path, formatter: str) -> None:
+    assert load(tmp_path, BASE + f"log:\n  formatter: {formatter}\n").log.formatter == formatter

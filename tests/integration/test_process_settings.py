@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -98,6 +99,25 @@ def test_access_log_disabled_true_logs_no_requests(tmp_path: Path) -> None:
         assert httpx.get(f"{process.url}/v2/").status_code == 200
         output = process.output()
     assert not ACCESS_LINE.search(output)
+
+
+# -- log.formatter: json -----------------------------------------------------------------------------------------
+def test_json_log_every_line_an_object_the_access_line_with_go_keys(tmp_path: Path) -> None:
+    config = config_with(tmp_path, log={"formatter": "json", "accesslog": {"disabled": False}, "fields": {"env": "t"}})
+    digest = "sha256:" + "b" * 64
+    with serving(tmp_path, config) as process:
+        response = httpx.head(f"{process.url}/v2/team/app/blobs/{digest}", headers={"User-Agent": "probe/1"})
+        assert response.status_code == 404
+        wait_for_output(process, re.compile(r"registry\.access"))
+        output = process.output()
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # every line parses, uvicorn's too
+    assert all(line["env"] == "t" and {"time", "level", "msg"} <= set(line) for line in lines)
+    [access] = [line for line in lines if line["logger"] == "registry.access" and digest in line["msg"]]
+    assert access["http.request.id"] == response.headers["x-request-id"]
+    assert (access["vars.name"], access["vars.digest"]) == ("team/app", digest)
+    assert (access["http.request.method"], access["http.response.status"]) == ("HEAD", 404)
+    assert access["http.request.useragent"] == "probe/1"
+    assert access["http.response.duration"] > 0
 
 
 # -- http.draintimeout ---------------------------------------------------------------------------------------------

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
 
 from registry_core.config import ConfigError, Settings, load_settings
+from registry_core.logs import configure_logging
 from registry_server import gc_command
 from registry_server.tls import server_context
 
@@ -52,16 +52,6 @@ DEFAULT_DRAIN_TIMEOUT = 10.0
 """Seconds requests in flight may take to finish on SIGTERM when ``http.draintimeout`` is not set."""
 
 
-def configure_logging(level: str, fields: Mapping[str, object] | None = None) -> None:
-    """``log.level``, and ``log.fields`` appended to every line (``key=value``), as Go adds them."""
-    extra = "".join(f" {key}={value}" for key, value in (fields or {}).items()).replace("%", "%%")
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s" + extra,
-        stream=sys.stderr,
-    )
-
-
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -70,7 +60,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
         tls = server_context(settings.http.tls) if settings.http.tls.enabled else None
-        configure_logging(settings.log.level, settings.log.fields)
+        configure_logging(settings.log)
         app = app_factory(args.service)(settings)  # reads the files auth names (htpasswd, keys)
     except ConfigError as exc:
         print(f"registry: invalid configuration: {exc}", file=sys.stderr)
@@ -83,7 +73,8 @@ def serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http=http_protocol(settings.http),  # also sets the keep-alive timeout (http.limits.idletimeout)
         log_level=settings.log.level.lower() if settings.log.level.lower() != "warn" else "warning",
-        access_log=settings.log.accesslog.disabled is False,
+        log_config=None,  # our handler (registry_core.logs) formats uvicorn's lines too
+        access_log=False,  # the app writes the access log (registry_core.web.access_log)
         timeout_graceful_shutdown=drain_timeout(settings),
         # Under TLS the zero-copy protocol offers no file sending: bodies go through the TLS transport.
         ssl_context_factory=None if tls is None else lambda _config, _default: tls,

@@ -10,7 +10,7 @@ from registry_core.config.base import RawSection, _Section
 
 
 class AccessLogSettings(_Section):
-    """Absent: no access log (ours, for speed); ``disabled: false`` turns uvicorn's access log on, as Go's."""
+    """Absent: no access log (ours, for speed); ``disabled: false`` turns it on (``registry_core.web.access_log``)."""
 
     disabled: bool | None = None
 

@@ -98,12 +98,6 @@ def _debug_prometheus(debug: dict[str, Any]) -> bool:
     return isinstance(prometheus, dict) and prometheus.get("enabled") is True
 
 
-def _log(settings: Settings) -> list[str]:
-    if settings.log.formatter not in (None, "text"):
-        return ["log.formatter: is not supported: only text (the default) is"]
-    return []
-
-
 def _s3(settings: Settings) -> list[str]:
     s3 = settings.storage.s3
     if s3 is None:
@@ -149,5 +143,5 @@ def refusals(settings: Settings) -> list[str]:
     ]
     problems += _notifications(settings.notifications)
     problems += _validation(settings.validation) + _compatibility(settings.compatibility)
-    problems += _health(settings) + _http(settings) + _log(settings) + _s3(settings) + _redis(settings)
+    problems += _health(settings) + _http(settings) + _s3(settings) + _redis(settings)
     return problems

@@ -20,6 +20,7 @@ from registry_core.manifests.concurrency import DEFAULT_LIMIT
 from registry_core.registry import Registry
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
 from registry_core.storage.factory import create_driver
+from registry_core.web.access_log import AccessLogMiddleware
 from registry_core.web.auth import auth_dependencies, build_guard
 from registry_core.web.caches import create_descriptor_cache
 from registry_core.web.errors import install_error_handlers
@@ -144,5 +145,7 @@ def create_service_app(
     if settings.http.headers:
         app.add_middleware(ConfiguredHeadersMiddleware, headers=settings.http.headers)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.log.accesslog.disabled is False:
+        app.add_middleware(AccessLogMiddleware)  # inside the request context: its lines carry the id
     app.add_middleware(RequestContextMiddleware)  # outermost: the id is set for everything below
     return app
