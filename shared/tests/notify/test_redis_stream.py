@@ -294,3 +294,24 @@ async def test_redis_outage_keeps_events_and_reappends_them_in_order(
     assert [e.data for e in seen] == kept
     await log.aclose()
     await client.aclose()
+
+
+async def test_redis_down_at_start_up(own_redis: list[RedisServer], stream: str, tmp_path: Path) -> None:
+    """Groups that could not be created at start-up are created as soon as Redis answers, before the backlog is
+    re-appended: the events recorded meanwhile reach every endpoint."""
+    server = own_redis[0]
+    stop(server.proc)
+    client = aioredis.Redis.from_url(server.url)
+    log = RedisEventLog(client, stream=stream, timeout=0.5, retry_interval=0.1)
+    await log.start(["a", "b"])  # does not raise
+    await log.append([event(0), event(1)])
+    assert log.backlog == 2
+
+    own_redis.append(start_redis(tmp_path, server.port))
+    await until(lambda: flushed(log))
+    await log.append([event(2)])
+    for endpoint in ("a", "b"):
+        assert [e.data for e in await read_all(log, endpoint)] == [event(0), event(1), event(2)]
+    assert log.dropped == 0
+    await log.aclose()
+    await client.aclose()

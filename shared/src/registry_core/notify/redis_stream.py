@@ -113,6 +113,12 @@ class _Append:
     done: asyncio.Future[None] = field(repr=False)
 
 
+def _answer(appends: Iterable[_Append]) -> None:
+    for item in appends:
+        if not item.done.done():
+            item.done.set_result(None)
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -172,7 +178,7 @@ class RedisEventLog:
         self._created: set[str] = set()
         self._leases: dict[str, RedisLease] = {}
         # group commit: callers waiting for the writer, the writer task
-        self._waiting: list[_Append] = []
+        self._waiting: collections.deque[_Append] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
         # outage: events not yet in Redis (oldest first), how many ever left its head, the probe re-appending them
         self._backlog: collections.deque[bytes] = collections.deque()
@@ -269,7 +275,10 @@ class RedisEventLog:
         while True:
             await asyncio.sleep(self.retry_interval)
             if self._down or self._backlog:
-                await self.flush()
+                try:
+                    await self.flush()
+                except Exception:  # a bug must not stop the retries
+                    log.exception("events: re-appending the backlog failed")
 
     # -- append: group commit, backlog -------------------------------------------------------------------------
 
@@ -285,27 +294,33 @@ class RedisEventLog:
         await done
 
     async def _write(self) -> None:
-        """The one writer: takes every waiting append (up to :data:`MAX_BATCH` events), one round trip, repeat."""
-        while self._waiting:
-            batch: list[_Append] = []
-            count = 0
-            while self._waiting and (not batch or count + len(self._waiting[0].events) <= MAX_BATCH):
-                item = self._waiting.pop(0)
-                batch.append(item)
-                count += len(item.events)
-            events = [event for item in batch for event in item.events]
-            if self._down:
-                self._to_backlog(events)
-                self._kick_probe()
-            else:
-                try:
-                    await self._bounded(self._xadd(events))
-                except _FAILURES as exc:
-                    self._went_down(exc)
+        """The one writer: takes every waiting append (up to :data:`MAX_BATCH` events), one round trip, repeat.
+
+        Whatever happens (even an unexpected error, or this task's cancellation), every caller is answered: a
+        request never hangs on the event log."""
+        batch: list[_Append] = []
+        try:
+            while self._waiting:
+                batch = [self._waiting.popleft()]
+                count = len(batch[0].events)
+                while self._waiting and count + len(self._waiting[0].events) <= MAX_BATCH:
+                    batch.append(self._waiting.popleft())
+                    count += len(batch[-1].events)
+                events = [event for item in batch for event in item.events]
+                if self._down:
                     self._to_backlog(events)
-            for item in batch:
-                if not item.done.done():
-                    item.done.set_result(None)
+                    self._kick_probe()
+                else:
+                    try:
+                        await self._bounded(self._xadd(events))
+                    except Exception as exc:  # RedisError, OSError, TimeoutError, or a bug: never the request's
+                        self._went_down(exc)
+                        self._to_backlog(events)
+                _answer(batch)
+        finally:
+            _answer(batch)
+            _answer(self._waiting)
+            self._waiting.clear()
 
     async def _xadd(self, events: Sequence[bytes]) -> None:
         pipe = self.client.pipeline(transaction=False)
