@@ -192,12 +192,13 @@ async def test_a_restarted_process_rereads_what_was_not_acknowledged(client: aio
 
 
 async def test_claim_is_exclusive_and_passes_on_after_expiry(client: aioredis.Redis, stream: str) -> None:
-    first = RedisEventLog(client, stream=stream, lease_ttl=0.3)
-    second = RedisEventLog(client, stream=stream, lease_ttl=5)
+    first = RedisEventLog(client, stream=stream, lease_ttl=30)
+    second = RedisEventLog(client, stream=stream, lease_ttl=30)
     assert await first.claim("a")
     assert await first.claim("a"), "renewed by its holder"
     assert not await second.claim("a")
     assert await second.claim("b"), "one lease per endpoint"
+    assert await client.pexpire(f"{stream}::sender::a", 1), "the lease's key; its holder stops renewing: it expires"
     await until(lambda: second.claim("a"))
     assert not await first.claim("a"), "the lapsed holder does not take it back"
     await second.aclose()  # releases a and b
