@@ -42,8 +42,12 @@ Losing Redis must fail no request
 
 Bounds
     ``XADD ... MAXLEN ~ cap`` bounds the stream whatever happens (an endpoint further behind than ``cap`` loses its
-    oldest events). Besides, :meth:`~RedisEventLog.ack` trims (at most once a second per process) everything older
-    than what the slowest started group still needs; :meth:`~RedisEventLog.shed` lets a sender bound one
+    oldest events). Besides, :meth:`~RedisEventLog.ack` trims (at most once a second per process, ``XTRIM MINID``,
+    exact) everything older than what the slowest group still needs: for each group, its oldest pending entry if
+    it has any, else the entry after its last delivered one. Only the groups this process started count (a group
+    left behind by an endpoint removed from the configuration would otherwise keep the stream at ``cap``
+    forever); so, during a rolling change that adds an endpoint, replicas still without it may trim what its group
+    needs. If a started group is missing, nothing is trimmed. :meth:`~RedisEventLog.shed` lets a sender bound one
     endpoint's backlog.
 
 Blocking reads
