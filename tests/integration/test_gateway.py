@@ -342,3 +342,16 @@ def test_manifest_and_blob_routes(gateway: Gateway) -> None:
     for entry in gateway.served("/v2/gw/routes/", 5):
         if entry.method in ("POST", "PUT", "DELETE"):
             assert set(entry.upstreams) <= writers, entry
+
+
+def test_the_gateways_request_id_reaches_the_services(gateway: Gateway) -> None:
+    """nginx's ``$request_id`` replaces the client's X-Request-Id: the service answers it, the access log has it."""
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        ids = [
+            client.get("/v2/gw/ids/tags/list", headers={"X-Request-Id": "chosen-by-the-client"}).headers["x-request-id"]
+            for _ in range(2)
+        ]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1], ids
+    gateway.served("/v2/gw/ids/", 2)
+    log = (gateway.prefix / "access.log").read_text()
+    assert all(f"request_id={i}" in log for i in ids)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
 
+from registry_core import tracing
 from registry_core.config import ConfigError, Settings, load_settings
 from registry_core.logs import configure_logging
 from registry_server import gc_command
@@ -61,24 +62,31 @@ def serve(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         tls = server_context(settings.http.tls) if settings.http.tls.enabled else None
         configure_logging(settings.log)
+        tracing.configure(args.service)  # OTEL_* only; before the app, which instruments itself when on
         app = app_factory(args.service)(settings)  # reads the files auth names (htpasswd, keys)
     except ConfigError as exc:
         print(f"registry: invalid configuration: {exc}", file=sys.stderr)
+        tracing.shutdown()
         return 2
     host, port = split_addr(settings.http.addr)
-    uvicorn.run(
-        app,
-        host=args.host or host,
-        port=args.port or port,
-        loop="uvloop",
-        http=http_protocol(settings.http),  # also sets the keep-alive timeout (http.limits.idletimeout)
-        log_level=settings.log.level.lower() if settings.log.level.lower() != "warn" else "warning",
-        log_config=None,  # our handler (registry_core.logs) formats uvicorn's lines too
-        access_log=False,  # the app writes the access log (registry_core.web.access_log)
-        timeout_graceful_shutdown=drain_timeout(settings),
-        # Under TLS the zero-copy protocol offers no file sending: bodies go through the TLS transport.
-        ssl_context_factory=None if tls is None else lambda _config, _default: tls,
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=args.host or host,
+            port=args.port or port,
+            loop="uvloop",
+            http=http_protocol(settings.http),  # also sets the keep-alive timeout (http.limits.idletimeout)
+            log_level=settings.log.level.lower() if settings.log.level.lower() != "warn" else "warning",
+            log_config=None,  # our handler (registry_core.logs) formats uvicorn's lines too
+            access_log=False,  # the app writes the access log (registry_core.web.access_log)
+            timeout_graceful_shutdown=drain_timeout(settings),
+            # Under TLS the zero-copy protocol offers no file sending: bodies go through the TLS transport.
+            ssl_context_factory=None if tls is None else lambda _config, _default: tls,
+        )
+    finally:
+        # The app's lifespan exit already flushed (SIGTERM ends the process right after it): this is for the
+        # exits that never got there (a failed start-up, an exception out of uvicorn).
+        tracing.shutdown()
     return 0
 
 

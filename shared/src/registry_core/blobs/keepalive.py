@@ -6,7 +6,8 @@ spends well under 0.1 ms. It speaks only what the descriptor-cache service answe
 (or a body up to the close), ``Connection: close``. Every request is bounded as a whole by ``timeout``
 (waiting for a free connection, connecting, sending, reading); any failure closes its connection. A request
 that fails on a reused idle connection (the server may have closed it meanwhile) is retried on another:
-callers send idempotent requests only.
+callers send idempotent requests only. With tracing on, each request is a client span whose context goes to
+the server in ``traceparent`` (:func:`registry_core.spans.client_span`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from registry_core import spans
 
 MAX_HEAD = 64 * 1024
 
@@ -80,7 +83,16 @@ class KeepAlivePool:
 
     async def request(self, method: str, path: str, body: Any = None) -> HttpResponse:
         """``method path`` with ``body`` sent as JSON (if not None); ``HttpError`` on any failure."""
-        message = self._message(method, path, None if body is None else json.dumps(body).encode())
+        content = None if body is None else json.dumps(body).encode()
+        if spans.TRACER is None:
+            return await self._send(method, path, self._message(method, path, content))
+        url = f"{'https' if self._ssl else 'http'}://{self._authority}{self._prefix}{path}"
+        with spans.client_span(spans.TRACER, method, url, (self.host, self.port)) as (span, context):
+            response = await self._send(method, path, self._message(method, path, content, context))
+            spans.set_status_code(span, response.status)
+            return response
+
+    async def _send(self, method: str, path: str, message: bytes) -> HttpResponse:
         try:
             async with asyncio.timeout(self.timeout), self._slots:
                 return await self._exchange(message)
@@ -97,8 +109,9 @@ class KeepAlivePool:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    def _message(self, method: str, path: str, body: bytes | None) -> bytes:
-        head = f"{method} {self._prefix}{path} HTTP/1.1\r\nHost: {self._authority}\r\n"
+    def _message(self, method: str, path: str, body: bytes | None, extra: str = "") -> bytes:
+        """The request's bytes; ``extra``: more header lines, each ending in CRLF."""
+        head = f"{method} {self._prefix}{path} HTTP/1.1\r\nHost: {self._authority}\r\n{extra}"
         if body is None:
             return f"{head}\r\n".encode()
         return f"{head}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body

@@ -2,7 +2,8 @@
 
 As the Go registry's ``driver/base``: drivers stay small, and no path that fails :data:`PATH_RE` (``..``,
 empty segments, characters outside ``[A-Za-z0-9._-]``) ever reaches one. Each call is traced at debug level
-with the driver's name, the path and the duration; errors leave tagged with the driver's name.
+with the driver's name, the path and the duration, and, when OpenTelemetry tracing is on, in a
+``storage.<method>`` span (:func:`registry_core.spans.driver_span`); errors leave tagged with the driver's name.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
+from registry_core import spans
 from registry_core.storage.driver import (
     PATH_RE,
     FileInfo,
@@ -42,16 +44,21 @@ class CheckedDriver(StorageDriver):
         self.name = driver.name
 
     @contextmanager
-    def _traced(self, op: str, path: str) -> Iterator[None]:
+    def _traced(self, op: str, path: str, dest: str | None = None, *, iterating: bool = False) -> Iterator[None]:
         start = time.perf_counter()
         try:
-            yield
+            if spans.TRACER is None:  # tracing off: this check is all it costs
+                yield
+            else:
+                with spans.driver_span(spans.TRACER, self.name, op, path, dest, current=not iterating):
+                    yield
         except StorageError as exc:
             exc.tag(self.name)
             raise
         finally:
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s.%s(%s) %.3fms", self.name, op, path, (time.perf_counter() - start) * 1e3)
+                shown = path if dest is None else f"{path} -> {dest}"
+                log.debug("%s.%s(%s) %.3fms", self.name, op, shown, (time.perf_counter() - start) * 1e3)
 
     async def get_content(self, path: str) -> bytes:
         with self._traced("get_content", path):
@@ -62,7 +69,7 @@ class CheckedDriver(StorageDriver):
             await self.driver.put_content(check_path(path), content)
 
     async def reader(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:  # type: ignore[override]
-        with self._traced("reader", path):
+        with self._traced("reader", path, iterating=True):
             check_path(path)
             if offset < 0:
                 raise InvalidOffsetError(path, f"negative offset {offset}")
@@ -82,7 +89,7 @@ class CheckedDriver(StorageDriver):
             return await self.driver.list(check_path(path, root_ok=True))
 
     async def move(self, source: str, dest: str) -> None:
-        with self._traced("move", f"{source} -> {dest}"):
+        with self._traced("move", source, dest):
             await self.driver.move(check_path(source), check_path(dest))
 
     async def delete(self, path: str) -> None:
@@ -90,7 +97,7 @@ class CheckedDriver(StorageDriver):
             await self.driver.delete(check_path(path))
 
     async def walk(self, path: str) -> AsyncIterator[FileInfo]:  # type: ignore[override]
-        with self._traced("walk", path):
+        with self._traced("walk", path, iterating=True):
             check_path(path, root_ok=True)
             async for info in self.driver.walk(path):
                 yield info

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from registry_core import tracing
 from registry_core.blobs.cache import CacheStats
 from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
 from registry_core.config import Settings
@@ -97,6 +98,17 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with _resources(app):
+                yield
+        finally:
+            if tracing.active():
+                # The last moment that is sure to come: on SIGTERM uvicorn drains, runs this, then re-raises
+                # the signal, which ends the process with no ``finally`` or ``atexit`` of its own.
+                await asyncio.to_thread(tracing.shutdown)
+
+    @contextlib.asynccontextmanager
+    async def _resources(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as resources:
             if with_registry:
                 driver = create_driver(settings.storage)
@@ -147,5 +159,7 @@ def create_service_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.log.accesslog.disabled is False:
         app.add_middleware(AccessLogMiddleware)  # inside the request context: its lines carry the id
+    if tracing.active():  # only then: off, tracing adds nothing to the stack
+        tracing.instrument_app(app)  # must come before RequestContextMiddleware, see there
     app.add_middleware(RequestContextMiddleware)  # outermost: the id is set for everything below
     return app

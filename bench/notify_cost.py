@@ -1,0 +1,172 @@
+"""What notifications cost the requests that cause them: HEAD and push throughput of ``registry serve all`` with
+two endpoints configured against the same server with none, in the same run (interleaved rounds).
+
+Three servers share one filesystem root: no ``notifications`` section; two endpoints with events queued in
+memory (no Redis, as the Go registry); two endpoints with events appended to a Redis stream before each response
+(a real ``redis-server``; the descriptor cache stays in memory in all three, so only the events differ). Both
+endpoints point at one listener process (``bench.event_sink``) that answers 200 at once. Every HEAD and every push
+records an event (a blob HEAD is a pull, as in Go)::
+
+    .venv/bin/python -m bench.notify_cost [--requests 20000] [--pushes 2000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bench import api
+from bench.client import Connection
+from bench.head_cache import NAME, head, push_blob
+from registry_core.testing.configs import filesystem_config
+from registry_core.testing.servers import Process, free_port, start_redis, start_registry, stop, wait_for_port
+
+PUSH_REPO = "bench/notify"
+PUSH_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    process: Process
+
+
+def write_config(directory: Path, root: Path, name: str, extra: dict[str, Any]) -> Path:
+    text = filesystem_config(root, log_level="warn", http={"addr": f"127.0.0.1:{free_port()}"})
+    if extra:
+        text += yaml.safe_dump(extra, sort_keys=False)
+    path = directory / f"{name}.yml"
+    path.write_text(text)
+    return path
+
+
+def endpoints(listener: str) -> dict[str, Any]:
+    return {"endpoints": [{"name": name, "url": f"{listener}/{name}"} for name in ("ci", "audit")]}
+
+
+def start(directory: Path, listener: str, redis_addr: str) -> list[Contender]:
+    root = directory / "root"
+    configs = {
+        "none": {},
+        "2 endpoints, memory": {"notifications": endpoints(listener)},
+        "2 endpoints, redis": {"notifications": endpoints(listener), "redis": {"addr": redis_addr}},
+    }
+    return [
+        Contender(name, start_registry("all", write_config(directory, root, f"c{i}", extra), directory))
+        for i, (name, extra) in enumerate(configs.items())
+    ]
+
+
+def pushes_per_second(process: Process, pushes: int, connections: int) -> float:
+    """Monolithic pushes (``POST`` + ``PUT ?digest=``) of distinct 4 KiB blobs over ``connections`` threads."""
+    maker = api.BlobMaker(PUSH_SIZE)
+    per_thread = pushes // connections
+    blobs = [[maker.make() for _ in range(per_thread)] for _ in range(connections)]
+
+    def push_all(mine: list[api.Blob]) -> None:
+        conn = Connection(process.url.split("//")[1].split(":")[0], int(process.url.rsplit(":", 1)[1]))
+        try:
+            for blob in mine:
+                api.push_monolithic(conn, PUSH_REPO, blob)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=push_all, args=(mine,)) for mine in blobs]
+    begin = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return per_thread * connections / (time.perf_counter() - begin)
+
+
+Rates = dict[str, dict[str, list[float]]]
+"""Per second, by workload then by server, one value per round."""
+
+
+def measure(contenders: Sequence[Contender], digest: str, args: argparse.Namespace) -> Rates:
+    rates: Rates = {"HEAD": {}, "push": {}}
+    for c in contenders:  # warm the descriptor caches and the first requests' lazy set-up
+        head(f"{c.process.url}/v2/{NAME}/blobs/{digest}", 500, args.connections, args.timeout)
+        pushes_per_second(c.process, 64, 8)
+    for round_ in range(args.rounds):
+        order = contenders if round_ % 2 == 0 else list(reversed(contenders))
+        for c in order:
+            report = head(f"{c.process.url}/v2/{NAME}/blobs/{digest}", args.requests, args.connections, args.timeout)
+            rates["HEAD"].setdefault(c.name, []).append(report["summary"]["requestsPerSec"])
+            rates["push"].setdefault(c.name, []).append(pushes_per_second(c.process, args.pushes, 8))
+    return rates
+
+
+def delivered(listener: str, expected: int, timeout: float = 120.0) -> int:
+    """Events the listener received, once it has ``expected`` or ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while (count := int(httpx.get(f"{listener}/count").text)) < expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return count
+
+
+def print_table(rates: Rates, args: argparse.Namespace) -> None:
+    print(f"\n{args.rounds} interleaved rounds; HEAD: oha, {args.requests} requests, {args.connections} connections;")
+    print(f"push: {args.pushes} monolithic pushes of {PUSH_SIZE} B blobs over 8 connections\n")
+    print("| workload | server | per second: median (min-max) | vs. no endpoints |")
+    print("|---|---|---:|---:|")
+    for workload, by_server in rates.items():
+        base = statistics.median(by_server["none"])
+        for name, values in by_server.items():
+            median = statistics.median(values)
+            spread = f"{min(values):,.0f}-{max(values):,.0f}"
+            print(f"| {workload} | {name} | {median:,.0f} ({spread}) | {median / base:.2f} |")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--requests", type=int, default=20_000, help="HEAD requests per server and round")
+    p.add_argument("--pushes", type=int, default=2_000, help="blob pushes per server and round")
+    p.add_argument("--connections", type=int, default=32, help="concurrent HEAD connections")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (A B C, C B A, ...)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds one oha run may take")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="notify-cost-") as name:
+        directory = Path(name)
+        port = free_port()
+        sink = subprocess.Popen([sys.executable, "-m", "bench.event_sink", str(port)])
+        redis = start_redis(directory)
+        listener = f"http://127.0.0.1:{port}"
+        contenders: list[Contender] = []
+        try:
+            wait_for_port(port, sink, "event sink")
+            contenders = start(directory, listener, redis.addr)
+            digest = push_blob(contenders[0].process)
+            rates = measure(contenders, digest, args)
+            notified = 2 * (len(contenders) - 1)  # endpoints x notifying servers
+            per_server = args.rounds * (args.requests + args.pushes // 8 * 8) + 500 + 64
+            received = delivered(listener, notified * per_server)
+        finally:
+            for c in contenders:
+                stop(c.process.proc)
+            stop(redis.proc)
+            stop(sink)
+    print_table(rates, args)
+    print(f"\nthe listener received {received:,} events (at least {notified * per_server:,} expected)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
