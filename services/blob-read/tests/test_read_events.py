@@ -17,6 +17,7 @@ from registry_core.manifests import mediatypes as mt
 from registry_core.registry import Registry
 from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import StorageDriver
+from registry_core.storage.inmemory import InMemoryDriver
 from registry_core.testing.notifications import Notified, notified_service
 
 NAME = "library/app"
@@ -136,3 +137,16 @@ async def test_references_and_relative_urls_when_configured(registry: Registry) 
     doc = json.loads(payload)
     assert event["target"]["url"] == f"/v2/{NAME}/manifests/{digest}"
     assert event["target"]["references"] == [doc["config"], *doc["layers"]]
+
+
+class PresigningDriver(InMemoryDriver):
+    async def url_for(self, path: str, *, method: str = "GET", expires_in: int = 1200) -> str:
+        return f"https://bucket.example{path}"
+
+
+async def test_a_redirected_blob_get_is_a_pull() -> None:
+    registry = Registry(CheckedDriver(PresigningDriver()), InMemoryDescriptorCache(), redirect=True)
+    await registry.repository(NAME).blobs.put(BLOB)
+    async with notified_service(ROUTERS, registry) as notified:
+        assert (await notified.client.get(f"/v2/{NAME}/blobs/{BLOB_DIGEST}")).status_code == 307
+        assert [e["action"] for e in await notified.events()] == ["pull"]

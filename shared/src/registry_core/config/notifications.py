@@ -26,11 +26,10 @@ def _webhook_url(value: str) -> str:
     """An http(s) URL with a host; the message never repeats the value (it may carry a token)."""
     try:
         parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        host = None
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed port or IPv6 literal
+        usable = False
+    if not usable:
         raise ValueError("must be an http:// or https:// URL with a host")
     return value
 
