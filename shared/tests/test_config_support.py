@@ -27,7 +27,6 @@ def load(tmp_path: Path, text: str) -> Settings:
     [
         BASE + "auth:\n  silly: {realm: r, service: s}\n",
         BASE + "proxy:\n  remoteurl: https://registry-1.docker.io\n  password: hunter2\n",
-        BASE + "notifications:\n  endpoints:\n    - {name: a, url: 'http://x', disabled: true}\n    - {name: b, url: 'http://y'}\n",
         BASE + "middleware:\n  storage:\n    - name: cloudfront\n",
         BASE + "reporting:\n  bugsnag: {apikey: k}\n",
         BASE + "health:\n  http:\n    - {uri: 'http://x'}\n",
@@ -49,7 +48,7 @@ def load(tmp_path: Path, text: str) -> Settings:
         BASE + "redis:\n  addr: r:6379\n  writetimeout: 2s\n",
     ],
     ids=[
-        "auth", "proxy", "notifications.endpoints", "middleware", "reporting", "health.http", "validation.manifests", "compatibility",
+        "auth", "proxy", "middleware", "reporting", "health.http", "validation.manifests", "compatibility",
         "prefix", "host", "debug", "http2", "v4auth", "encrypt", "keyid", "storageclass", "objectacl",
         "s3.loglevel", "multipartcopymaxconcurrency", "maxidle", "idletimeout", "writetimeout",
     ],
@@ -103,3 +102,63 @@ def test_wired_keys(tmp_path: Path) -> None:
 @pytest.mark.parametrize("formatter", ["text", "json", "logstash"])
 def test_every_go_log_formatter_is_accepted(tmp_path: Path, formatter: str) -> None:
     assert load(tmp_path, BASE + f"log:\n  formatter: {formatter}\n").log.formatter == formatter
+
+
+NOTIFICATIONS = (
+    BASE
+    + "notifications:\n  endpoints:\n    - {name: a, url: 'https://hooks.example/a?token=t0ps3cret', headers: {Authorization: [Bearer hunter2]}ENDPOINT}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (BASE + "notifications:\n  endpoints:\n    - {url: 'http://x'}\n", "notifications.endpoints.0.name"),
+        (BASE + "notifications:\n  endpoints:\n    - {name: a}\n", "notifications.endpoints.0.url"),
+        (NOTIFICATIONS.replace("https://hooks", "ftp://hooks").replace("ENDPOINT", ""), "notifications.endpoints.0.url"),
+        (NOTIFICATIONS.replace("ENDPOINT", ", ignore: {actions: [fetch]}"), "notifications.endpoints.0.ignore.actions.0"),
+        (NOTIFICATIONS.replace("ENDPOINT", ", timeout: soon"), "notifications.endpoints.0.timeout"),
+        (NOTIFICATIONS.replace("ENDPOINT", ", maxpending: 0"), "notifications.endpoints.0.maxpending"),
+        (NOTIFICATIONS.replace("ENDPOINT", "") + "    - {name: a, url: 'http://y'}\n", "notifications.endpoints.1.name"),
+        (NOTIFICATIONS.replace("[Bearer hunter2]", "Bearer hunter2").replace("ENDPOINT", ""), "notifications.endpoints.0.headers.Authorization"),
+    ],
+    ids=["no-name", "no-url", "scheme", "action", "timeout", "maxpending", "duplicate", "header-not-a-list"],
+)  # fmt: skip
+def test_a_bad_endpoint_stops_start_up_naming_the_key_never_a_header_value(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, text)
+    message = str(error.value)
+    assert key in message
+    assert "hunter2" not in message and "t0ps3cret" not in message
+
+
+def test_endpoints_are_read_as_go_reads_them(tmp_path: Path) -> None:
+    text = (
+        NOTIFICATIONS.replace(
+            "ENDPOINT",
+            ", timeout: 500ms, threshold: 3, backoff: 2s, ignoredmediatypes: [x/a], ignore: {mediatypes: [x/b], actions: [pull]}",
+        )
+        + "    - {name: b, url: 'http://y', disabled: true, timeout: 0, threshold: 0}\n  events: {includereferences: true}\n"
+    )
+    settings = load(tmp_path, text)
+    notifications = settings.notifications
+    first, second = notifications.endpoints
+    assert notifications.events.includereferences is True
+    assert [e.name for e in notifications.enabled] == ["a"]
+    assert first.headers == {"Authorization": ["Bearer hunter2"]}
+    assert (first.timeout, first.threshold, first.backoff) == (timedelta(milliseconds=500), 3, timedelta(seconds=2))
+    assert first.ignored_media_types == {"x/a", "x/b"} and first.ignore.actions == ["pull"]
+    assert (first.maxpending, first.maxbackoff) == (100_000, timedelta(minutes=5))
+    assert (second.timeout, second.threshold, second.backoff) == (
+        timedelta(seconds=1),
+        10,
+        timedelta(seconds=1),
+    )  # 0: Go's defaults
+    assert "hunter2" not in repr(settings) and "t0ps3cret" not in repr(settings)
+    assert settings.unknown_keys == []
+
+
+def test_unknown_endpoint_keys_are_reported(tmp_path: Path) -> None:
+    assert load(tmp_path, NOTIFICATIONS.replace("ENDPOINT", ", colour: red")).unknown_keys == [
+        "notifications.endpoints.0.colour"
+    ]

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from registry_core.digest import Digest
 from registry_core.manifests import (
     ManifestStore,
     Page,
@@ -21,6 +22,7 @@ from registry_core.manifests.mediatypes import OCI_INDEX
 from registry_core.web.auth import caller
 from registry_core.web.conditional import not_modified
 from registry_core.web.deps import RegistryDep
+from registry_core.web.events import record_manifest
 
 router = APIRouter(tags=["manifests"])
 
@@ -31,12 +33,15 @@ CATALOG_PAGE = 100
 @router.api_route("/v2/{name:path}/manifests/{reference}", methods=["GET", "HEAD"])
 async def get_manifest(name: str, reference: str, request: Request, registry: RegistryDep) -> Response:
     store = ManifestStore.of(registry.repository(name))
-    descriptor = await store.stat(parse_lookup(reference))
+    ref = parse_lookup(reference)
+    descriptor = await store.stat(ref)
     headers = {"Docker-Content-Digest": str(descriptor.digest), "ETag": f'"{descriptor.digest}"'}
     if not_modified(request, headers["ETag"]):
-        return Response(status_code=304, headers=headers)
+        return Response(status_code=304, headers=headers)  # no event: Go answers before it reads the manifest
     manifest = await store.read(descriptor)
     headers["Content-Length"] = str(len(manifest.payload))
+    tag = None if isinstance(ref, Digest) else ref
+    await record_manifest(request, "pull", store.name, manifest.digest, manifest.media_type, manifest.payload, (tag,))
     body = b"" if request.method == "HEAD" else manifest.payload
     return Response(body, media_type=manifest.media_type, headers=headers)
 

@@ -23,6 +23,7 @@ from registry_core.digest import Digest
 from registry_core.errors import ErrorCode, RegistryError
 from registry_core.web.conditional import not_modified
 from registry_core.web.deps import RegistryDep
+from registry_core.web.events import record_blob
 
 router = APIRouter(tags=["blobs"])
 
@@ -38,8 +39,10 @@ async def get_blob(name: str, digest: str, request: Request, registry: RegistryD
     headers = _blob_headers(descriptor, registry.blob_max_age)
 
     if not_modified(request, headers["ETag"]):
+        await record_blob(request, "pull", repository.name, descriptor)  # as Go's ServeBlob: a 304 is a pull
         return Response(status_code=304, headers=headers)
     if request.method == "GET" and registry.redirect and (url := await blobs.url_for(descriptor)):
+        await record_blob(request, "pull", repository.name, descriptor)
         return RedirectResponse(url, status_code=307, headers={"Docker-Content-Digest": str(descriptor.digest)})
 
     status, offset, length = 200, 0, descriptor.size
@@ -49,6 +52,7 @@ async def get_blob(name: str, digest: str, request: Request, registry: RegistryD
             status, (offset, length) = 206, requested
             headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{descriptor.size}"
     headers["Content-Length"] = str(length)
+    await record_blob(request, "pull", repository.name, descriptor)
 
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)

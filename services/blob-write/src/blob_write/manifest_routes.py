@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from registry_core.digest import Digest
 from registry_core.manifests import MAX_MANIFEST_SIZE, ManifestStore, parse_reference
 from registry_core.manifests.parser import too_large
 from registry_core.names import validate_tag
 from registry_core.web.deps import RegistryDep
+from registry_core.web.events import record_deletes, record_manifest
 
 router = APIRouter(tags=["manifests"])
 
@@ -30,13 +32,20 @@ async def put_manifest(name: str, reference: str, request: Request, registry: Re
         headers["OCI-Subject"] = str(result.manifest.subject.digest)
     if tags:
         headers["OCI-Tag"] = ", ".join(result.tags)
+    media_type = result.manifest.media_type
+    await record_manifest(request, "push", repository.name, result.digest, media_type, payload, result.tags or (None,))
     return Response(status_code=201, headers=headers)
 
 
 @router.delete("/v2/{name:path}/manifests/{reference}", status_code=202)
-async def delete_manifest(name: str, reference: str, registry: RegistryDep) -> Response:
+async def delete_manifest(name: str, reference: str, request: Request, registry: RegistryDep) -> Response:
     store = ManifestStore.of(registry.repository(name))
-    await store.delete(parse_reference(reference))
+    ref = parse_reference(reference)
+    untagged = await store.delete(ref)
+    if isinstance(ref, Digest):
+        await record_deletes(request, store.name, digest=ref, tags=untagged)
+    else:
+        await record_deletes(request, store.name, tags=[ref])
     return Response(status_code=202)
 
 

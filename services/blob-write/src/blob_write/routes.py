@@ -29,6 +29,7 @@ from registry_core.names import validate_name
 from registry_core.registry import Registry
 from registry_core.web.auth import caller
 from registry_core.web.deps import RegistryDep
+from registry_core.web.events import record_blob, record_deletes
 
 router = APIRouter(tags=["uploads"])
 
@@ -62,7 +63,9 @@ async def start_upload(
             raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, message="a mount request must not carry a body")
         if source is not None and caller(request).may(source, "pull"):
             with suppress(BlobUnknownError):  # cannot mount: start a normal upload, as the spec says
-                return _blob_created(name, await repository.blobs.mount(mounted, source))
+                descriptor = await repository.blobs.mount(mounted, source)
+                await record_blob(request, "mount", repository.name, descriptor, from_repository=source)
+                return _blob_created(name, descriptor)
     elif digest is not None:
         expected = Digest.parse(digest)
         upload = await repository.uploads.create()
@@ -72,6 +75,7 @@ async def start_upload(
             with suppress(Exception):  # nobody can resume an upload whose id was never sent
                 await upload.cancel()
             raise
+        await record_blob(request, "push", repository.name, descriptor)
         return _blob_created(name, descriptor)
     elif _has_body(request):
         raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, message="a body needs the ?digest= of a monolithic upload")
@@ -113,6 +117,7 @@ async def finish_upload(
     chunk = _chunk_range(request) if _has_body(request) else None
     upload = await repository.uploads.resume(upload_id)
     descriptor = await upload.commit(expected, request.stream(), None if chunk is None else chunk[0])
+    await record_blob(request, "push", repository.name, descriptor)
     return _blob_created(name, descriptor)
 
 
@@ -124,12 +129,13 @@ async def cancel_upload(name: str, upload_id: str, registry: WritableRegistry) -
 
 
 @router.delete("/v2/{name:path}/blobs/{digest}")
-async def delete_blob(name: str, digest: str, registry: WritableRegistry) -> Response:
+async def delete_blob(name: str, digest: str, request: Request, registry: WritableRegistry) -> Response:
     if not registry.delete_enabled:
         raise RegistryError(ErrorCode.UNSUPPORTED, message="deletes are disabled on this registry")
     repository = registry.repository(name)
     parsed = Digest.parse(digest)
     await repository.blobs.unlink(parsed)
+    await record_deletes(request, repository.name, digest=parsed)
     return Response(status_code=202, headers={"Docker-Content-Digest": str(parsed)})
 
 

@@ -8,9 +8,9 @@ the variables of the other drivers; unlike Go, its ``delete``, ``cache``... opti
 
 Load with :func:`load_settings`: every problem becomes one :class:`ConfigError` naming the keys in dotted form.
 Unknown keys are never fatal (Go configs carry many keys we have no use for) and never silent: they are logged
-and listed in ``settings.unknown_keys``. A key we know but cannot honour (``auth``, ``proxy``, ``notifications``
-endpoints, ``http.prefix``, S3 encryption...) stops start-up naming it, unless its value is inert or means what
-we do (``notifications`` endpoints with ``disabled: true``, ``log.formatter: text``...): see :mod:`.support`.
+and listed in ``settings.unknown_keys``. A key we know but cannot honour (``proxy``, ``http.prefix``, S3
+encryption...) stops start-up naming it, unless its value is inert or means what we do (``log.formatter: text``...):
+see :mod:`.support`.
 
 The model is split by concern: :mod:`.base` (shared pieces), :mod:`.log`, :mod:`.storage`, :mod:`.http`,
 :mod:`.redis`, :mod:`.services`, :mod:`.settings` (the whole) and :mod:`.loading`; import the names from here.
@@ -24,6 +24,12 @@ from registry_core.config.health import HealthSettings, StorageDriverHealthSetti
 from registry_core.config.http import HttpLimitsSettings, HttpSettings
 from registry_core.config.loading import load_settings
 from registry_core.config.log import AccessLogSettings, LogSettings
+from registry_core.config.notifications import (
+    EndpointSettings,
+    IgnoreSettings,
+    NotificationEventsSettings,
+    NotificationsSettings,
+)
 from registry_core.config.redis import RedisPoolSettings, RedisSettings, RedisTLSSettings
 from registry_core.config.services import (
     DescriptorCacheSettings,
@@ -56,14 +62,18 @@ __all__ = [
     "ConfigError",
     "DeleteSettings",
     "DescriptorCacheSettings",
+    "EndpointSettings",
     "FilesystemSettings",
     "HealthSettings",
     "HtpasswdSettings",
     "HttpLimitsSettings",
     "HttpSettings",
+    "IgnoreSettings",
     "InMemorySettings",
     "LogSettings",
     "MaintenanceSettings",
+    "NotificationEventsSettings",
+    "NotificationsSettings",
     "PurgerSettings",
     "ReadOnlySettings",
     "RedirectSettings",

@@ -15,7 +15,7 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 DRIVERS = ("filesystem", "inmemory", "s3")
 ENV_PREFIX = "REGISTRY_"
-_SECRET_KEYS = {"accesskey", "secretkey", "sessiontoken", "password", "secret"}
+_SECRET_KEYS = {"accesskey", "secretkey", "sessiontoken", "password", "secret", "headers", "url"}
 
 
 class ConfigError(Exception):

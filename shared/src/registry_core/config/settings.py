@@ -20,6 +20,7 @@ from registry_core.config.base import DRIVERS, ENV_PREFIX, RawSection, log
 from registry_core.config.health import HealthSettings
 from registry_core.config.http import HttpSettings
 from registry_core.config.log import LogSettings
+from registry_core.config.notifications import NotificationsSettings
 from registry_core.config.redis import RedisSettings
 from registry_core.config.services import ServicesSettings
 from registry_core.config.storage import FilesystemSettings, StorageSettings
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
-    notifications: RawSection = {}
+    notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     proxy: RawSection = {}
     validation: RawSection = {}
@@ -142,3 +143,7 @@ def _extra_keys(model: BaseModel, prefix: str) -> Iterator[str]:
         value = getattr(model, name)
         if isinstance(value, BaseModel):
             yield from _extra_keys(value, f"{prefix}{name}.")
+        elif isinstance(value, list):  # a list of sections (notifications.endpoints)
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from _extra_keys(item, f"{prefix}{name}.{index}.")

@@ -30,21 +30,6 @@ def _off(value: Any, *, enabled: str = "enabled", disabled: str = "disabled") ->
     return not rest and bool(value)
 
 
-def _notifications(value: dict[str, Any]) -> list[str]:
-    problems = []
-    for key in value:
-        if key not in ("endpoints", "events"):
-            problems.append(f"notifications.{key}: is not supported: no events are sent")
-    endpoints = value.get("endpoints") or []
-    for index, endpoint in enumerate(endpoints if isinstance(endpoints, list) else [endpoints]):
-        if not (isinstance(endpoint, dict) and endpoint.get("disabled") is True):
-            problems.append(
-                f"notifications.endpoints[{index}]: is not supported: no events are sent "
-                "(set disabled: true on the endpoint, or remove it)"
-            )
-    return problems
-
-
 def _health(settings: Settings) -> list[str]:
     health = settings.health
     return [
@@ -141,7 +126,6 @@ def refusals(settings: Settings) -> list[str]:
     problems = [
         f"{name}: is not supported: {why}" for name, why in UNSUPPORTED_SECTIONS.items() if getattr(settings, name)
     ]
-    problems += _notifications(settings.notifications)
     problems += _validation(settings.validation) + _compatibility(settings.compatibility)
     problems += _health(settings) + _http(settings) + _s3(settings) + _redis(settings)
     return problems

@@ -154,18 +154,22 @@ class ManifestStore:
             await self.tags.tag(tag, digest)
         return PutResult(digest, manifest, applied)
 
-    async def delete(self, reference: Reference) -> None:
-        """Delete a tag (the manifest stays), or a manifest with every tag pointing at it and its referrer entry."""
+    async def delete(self, reference: Reference) -> tuple[str, ...]:
+        """Delete a tag (the manifest stays), or a manifest with every tag pointing at it and its referrer entry.
+
+        Returns the tags a manifest's delete removed (for its notification events, as Go sends one per tag)."""
         self.check_writable()
         if not self.delete_enabled:
             raise unsupported("deletes are disabled on this registry")
         if not isinstance(reference, Digest):
             await self.tags.untag(reference)
-            return
+            return ()
         stored = await self.get(reference)
+        untagged: list[str] = []
         for tag in await self.tags.lookup(reference):
             with contextlib.suppress(RegistryError):  # removed concurrently: the goal is reached
                 await self.tags.untag(tag)
+                untagged.append(tag)
         subject = _subject_of(stored.payload)
         if subject is not None:
             await self.referrers.remove(subject, reference)
@@ -173,6 +177,7 @@ class ManifestStore:
             await self.revisions.unlink(reference)
         except BlobUnknownError:
             raise manifest_unknown(reference) from None
+        return tuple(untagged)
 
     # -- internals -----------------------------------------------------------------------------------------------
     async def _verify(self, manifest: Manifest) -> None:

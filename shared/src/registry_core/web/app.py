@@ -18,6 +18,8 @@ from registry_core.blobs.cache import CacheStats
 from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
 from registry_core.config import Settings
 from registry_core.manifests.concurrency import DEFAULT_LIMIT
+from registry_core.notify.metrics import NotificationMetrics
+from registry_core.notify.service import running_notifications
 from registry_core.registry import Registry
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
 from registry_core.storage.factory import create_driver
@@ -119,6 +121,10 @@ def create_service_app(
                 app.state.health_checks["storage"] = storage_check(driver)
                 if (ping := getattr(cache, "ping", None)) is not None:  # Redis or the descriptor-cache service
                     app.state.advisory_checks["descriptorcache"] = ping
+            if notification_metrics is not None:  # the log started before the app serves, senders running
+                app.state.notifier = await resources.enter_async_context(
+                    running_notifications(settings, notification_metrics)
+                )
             if setup is not None:
                 await resources.enter_async_context(setup(app))
             tasks = [
@@ -133,6 +139,7 @@ def create_service_app(
                 for t in tasks:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await t
+                app.state.notifier = None
 
     checker = PeriodicStorageCheck(settings.health.storagedriver)
     if with_registry and settings.health.storagedriver.enabled:
@@ -144,6 +151,9 @@ def create_service_app(
     app.state.settings = settings
     serves_api = with_registry and bool(routers)  # the purger has storage but no routes: no auth files to read
     app.state.guard = build_guard(settings.auth) if serves_api else None
+    endpoints = [endpoint.name for endpoint in settings.notifications.enabled] if serves_api else []
+    notification_metrics = NotificationMetrics(metrics.registry, endpoints) if endpoints else None
+    app.state.notifier = None  # the lifespan sets it while notifications run: requests record events through it
     app.state.metrics = metrics
     app.state.health_checks = {}
     app.state.advisory_checks = {}

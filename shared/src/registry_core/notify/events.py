@@ -1,0 +1,179 @@
+"""The Go registry's (2.8) notification events, field for field, built from plain values and encoded once.
+
+Shapes (``notifications/event.go`` of distribution 2.8): every ``target`` field is ``omitempty`` (so a delete's
+target is only ``repository`` and ``digest`` or ``tag``, and a size of 0 is left out, as Go leaves it out);
+``request.id``, ``method`` and ``useragent`` are always present; ``actor`` is ``{}`` for an anonymous caller.
+Blob descriptors have the media type ``application/octet-stream``, as Go's blob store gives them. Timestamps
+are UTC, RFC 3339 with microseconds and ``Z``.
+
+This module knows nothing of HTTP requests: :mod:`registry_core.web.events` turns a request into the records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from registry_core.descriptor import DEFAULT_MEDIA_TYPE
+
+EVENTS_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
+"""The envelope's ``Content-Type`` (Go 2.8's ``EventsMediaType``)."""
+
+Action = Literal["push", "pull", "mount", "delete"]
+Json = dict[str, Any]
+
+INSTANCE_ID = str(uuid.uuid4())
+"""``source.instanceID``: one per process, new at each start (as Go's)."""
+
+_REFERENCE_KEYS = ("mediaType", "size", "digest", "urls", "annotations", "platform")
+"""Go 2.8's ``distribution.Descriptor``, in its field order."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """``request``: the request that caused the event."""
+
+    id: str
+    addr: str
+    host: str
+    method: str
+    useragent: str
+
+    def as_json(self) -> Json:
+        return _omit_empty(
+            {"id": self.id, "addr": self.addr, "host": self.host, "method": self.method, "useragent": self.useragent},
+            keep=("id", "method", "useragent"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """``source``: the registry process that generated the event."""
+
+    addr: str
+    instance_id: str = INSTANCE_ID
+
+    @classmethod
+    def of_this_process(cls, http_addr: str) -> SourceRecord:
+        """``<hostname>:<port of http.addr>``, as Go builds it (``http.addr`` itself if there is no hostname)."""
+        try:
+            hostname = socket.gethostname() or os.uname().nodename
+        except OSError:
+            return cls(http_addr)
+        _, sep, port = http_addr.rpartition(":")
+        return cls(f"{hostname}:{port}" if sep and port else http_addr)
+
+    def as_json(self) -> Json:
+        return _omit_empty({"addr": self.addr, "instanceID": self.instance_id})
+
+
+def blob_target(repository: str, digest: str, size: int, url: str, from_repository: str | None = None) -> Json:
+    """A blob push, pull or mount (``fromRepository``: the mount's source)."""
+    return _omit_empty(
+        {
+            "mediaType": DEFAULT_MEDIA_TYPE,
+            "size": size,
+            "digest": digest,
+            "length": size,
+            "repository": repository,
+            "fromRepository": from_repository,
+            "url": url,
+        }
+    )
+
+
+def manifest_target(
+    repository: str,
+    media_type: str,
+    digest: str,
+    size: int,
+    url: str,
+    tag: str | None = None,
+    references: Sequence[Json] = (),
+) -> Json:
+    """A manifest push or pull (``tag``: when named by tag; ``references``: with ``includereferences``)."""
+    return _omit_empty(
+        {
+            "mediaType": media_type,
+            "size": size,
+            "digest": digest,
+            "length": size,
+            "repository": repository,
+            "url": url,
+            "tag": tag,
+            "references": list(references),
+        }
+    )
+
+
+def delete_target(repository: str, *, digest: str | None = None, tag: str | None = None) -> Json:
+    """A delete: of a manifest or blob (``digest``), or of a tag (``tag``)."""
+    return _omit_empty({"repository": repository, "digest": digest, "tag": tag})
+
+
+def references(payload: bytes) -> list[Json]:
+    """A manifest's references as Go's ``Manifest.References()`` lists them: an image manifest's config then
+    layers, an index's manifests; each as a Go 2.8 descriptor (``mediaType``, ``size``, ``digest``, and
+    ``urls``, ``annotations``, ``platform`` when present). Only called with ``includereferences``."""
+    doc = json.loads(payload)
+    if isinstance(doc.get("manifests"), list):
+        found: Iterable[Any] = doc["manifests"]
+    else:
+        found = [doc["config"], *(doc.get("layers") or [])] if isinstance(doc.get("config"), dict) else []
+    return [_omit_empty({key: d.get(key) for key in _REFERENCE_KEYS}) for d in found if isinstance(d, dict)]
+
+
+def new_event(
+    action: Action,
+    target: Json,
+    request: RequestRecord,
+    actor: str | None,
+    source: SourceRecord,
+    *,
+    now: datetime | None = None,
+    event_id: str | None = None,
+) -> Json:
+    """One event, with a new id (a uuid4) and the time of now (UTC) unless given."""
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "timestamp": format_timestamp(now or datetime.now(UTC)),
+        "action": action,
+        "target": target,
+        "request": request.as_json(),
+        "actor": {"name": actor} if actor else {},
+        "source": source.as_json(),
+    }
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339, UTC, microseconds, ``Z``: ``2024-05-01T12:00:00.123456Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def encode(event: Mapping[str, Any]) -> bytes:
+    """The event's JSON, compact: what the log holds and the envelope carries."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def envelope(events: Sequence[bytes]) -> bytes:
+    """``{"events": [...]}`` from encoded events, without decoding them again."""
+    return b'{"events":[' + b",".join(events) + b"]}"
+
+
+def _omit_empty(fields: Mapping[str, Any], keep: Sequence[str] = ()) -> Json:
+    """Go's ``omitempty``: drop ``None``, ``""``, ``0``, empty lists and maps (except the ``keep`` keys)."""
+    return {key: value for key, value in fields.items() if key in keep or not _empty(value)}
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (not isinstance(value, bool) and value in ("", 0)) or value == [] or value == {}

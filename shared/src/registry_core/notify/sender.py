@@ -1,0 +1,170 @@
+"""Delivery to one endpoint: a background loop over the event log, one envelope per batch, retried until accepted.
+
+Each turn: ``claim`` (skip the turn if another process is the endpoint's sender), ``shed`` past ``maxpending``,
+``read`` a batch, acknowledge what the endpoint's filters ignore, POST the rest as one envelope. Any 2xx or 3xx
+answer is success, as in Go (redirects are not followed); then the batch is acknowledged. Anything else (a status
+of 400 or more, a connection error, a timeout) is retried, the same batch in the same order, after
+:func:`~registry_core.notify.backoff.retry_delay`. Before each attempt the claim is checked again: a sender that
+lost it drops the batch, which the new sender reads again (never acknowledged here).
+
+Requests never wait for this loop: they only append to the log. Header values are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from registry_core.config.notifications import EndpointSettings
+from registry_core.notify.backoff import retry_delay
+from registry_core.notify.eventlog import EventLog, LoggedEvent
+from registry_core.notify.events import EVENTS_MEDIA_TYPE, envelope, parse_timestamp
+from registry_core.notify.filters import EventFilter
+from registry_core.notify.metrics import NotificationMetrics
+
+log = logging.getLogger("registry.notifications")
+
+BATCH = 100
+"""Events per envelope at most."""
+READ_WAIT = 1.0
+"""Seconds a read waits for a new event before the loop turns (and refreshes the pending gauge)."""
+SHED_INTERVAL = 1.0
+"""Seconds between two sheds while waiting to retry: the bound holds during a long backoff too."""
+ERROR_PAUSE = 1.0
+"""Seconds the loop pauses after the log itself failed (Redis unreachable, say)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    logged: LoggedEvent
+    event: dict[str, Any]
+
+
+class EndpointSender:
+    def __init__(self, endpoint: EndpointSettings, log: EventLog, metrics: NotificationMetrics) -> None:
+        self.endpoint = endpoint
+        self.name = endpoint.name
+        self.log = log
+        self.metrics = metrics
+        self.filter = EventFilter.of(endpoint)
+        self.timeout = endpoint.timeout.total_seconds()
+        headers = [(name, value) for name, values in endpoint.headers.items() for value in values]
+        self.client = httpx.AsyncClient(headers=headers, timeout=self.timeout, follow_redirects=False)
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        while True:
+            try:
+                await self.turn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("notifications: endpoint %s: the event log failed: %s", self.name, exc)
+                await asyncio.sleep(ERROR_PAUSE)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def turn(self) -> None:
+        """One turn of the loop: read a batch and deliver it (or wait, when there is nothing or no claim)."""
+        if not await self.log.claim(self.name):
+            await asyncio.sleep(READ_WAIT)
+            return
+        await self.shed()
+        self.metrics.pending.labels(self.name).set(await self.log.pending(self.name))
+        batch = await self.log.read(self.name, BATCH, READ_WAIT)
+        if not batch:
+            return
+        wanted: list[_Decoded] = []
+        ignored: list[str] = []
+        for logged in batch:
+            event = json.loads(logged.data)
+            if self.filter.accepts(event):
+                wanted.append(_Decoded(logged, event))
+            else:
+                ignored.append(logged.id)
+        if ignored:  # done with: acknowledged, never sent
+            await self.log.ack(self.name, ignored)
+        if wanted:
+            await self.deliver(wanted)
+
+    async def shed(self) -> int:
+        dropped = await self.log.shed(self.name, self.endpoint.maxpending)
+        if dropped:
+            self.metrics.dropped.labels(self.name).inc(dropped)
+            log.warning(
+                "notifications: endpoint %s: %d events dropped unsent (more than maxpending=%d waiting)",
+                self.name,
+                dropped,
+                self.endpoint.maxpending,
+            )
+        return dropped
+
+    async def deliver(self, batch: Sequence[_Decoded]) -> None:
+        """POST ``batch`` until the endpoint accepts it; give up only if the claim is lost or events were shed
+        (then the next turn reads what is left, oldest first)."""
+        body = envelope([d.logged.data for d in batch])
+        failures = 0
+        while await self.log.claim(self.name):
+            problem = await self.attempt(body)
+            if problem is None:
+                await self.log.ack(self.name, [d.logged.id for d in batch])
+                self.delivered(batch)
+                return
+            failures += 1
+            self.metrics.failed.labels(self.name).inc(len(batch))
+            delay = retry_delay(
+                failures,
+                self.endpoint.threshold,
+                self.endpoint.backoff.total_seconds(),
+                self.endpoint.maxbackoff.total_seconds(),
+            )
+            log.warning(
+                "notifications: endpoint %s: %d events not delivered (%s), attempt %d, retrying in %.1fs",
+                self.name,
+                len(batch),
+                problem,
+                failures,
+                delay,
+            )
+            if await self.wait(delay):
+                return
+
+    async def attempt(self, body: bytes) -> str | None:
+        """One POST; None if accepted, else what went wrong (no header value, no URL)."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self.client.post(
+                    self.endpoint.url, content=body, headers={"Content-Type": EVENTS_MEDIA_TYPE}
+                )
+        except (httpx.HTTPError, TimeoutError) as exc:
+            return type(exc).__name__
+        if 200 <= response.status_code < 400:
+            return None
+        return f"status {response.status_code}"
+
+    async def wait(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds, shedding on the way; True if events were shed (the batch must be read again)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while (remaining := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(remaining, SHED_INTERVAL))
+            if await self.shed():
+                return True
+        return False
+
+    def delivered(self, batch: Sequence[_Decoded]) -> None:
+        self.metrics.delivered.labels(self.name).inc(len(batch))
+        now = datetime.now(UTC)
+        histogram = self.metrics.delivery.labels(self.name)
+        for d in batch:
+            recorded = d.event.get("timestamp")
+            if isinstance(recorded, str):
+                histogram.observe(max(0.0, (now - parse_timestamp(recorded)).total_seconds()))
