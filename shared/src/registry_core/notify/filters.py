@@ -18,6 +18,11 @@ class EventFilter:
     def of(cls, endpoint: EndpointSettings) -> EventFilter:
         return cls(frozenset(endpoint.ignore.actions), endpoint.ignored_media_types)
 
+    @property
+    def ignores_nothing(self) -> bool:
+        """True when every event passes: the sender then need not decode events at all."""
+        return not (self.actions or self.media_types)
+
     def accepts(self, event: dict[str, Any]) -> bool:
         if event.get("action") in self.actions:
             return False

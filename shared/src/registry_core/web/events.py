@@ -124,7 +124,7 @@ def content_url(
     if notifier.relative_urls:
         return path
     headers = request.headers
-    scheme = _first(headers.get("x-forwarded-proto")) or request.url.scheme
+    scheme = _first(headers.get("x-forwarded-proto")) or request.scope["scheme"]  # not request.url: built per call
     host = _first(headers.get("x-forwarded-host")) or headers.get("host") or request.url.netloc
     return f"{scheme}://{host}{path}"
 
