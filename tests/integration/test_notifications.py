@@ -4,38 +4,26 @@ started receiving every event in order, and the metrics."""
 
 from __future__ import annotations
 
-import json
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
+from notifying import BLOB_TYPE, OCI_MANIFEST, Pusher, endpoint, eventually, metric, notifying_config
 from registry_process import RunningRegistry, serving_config
 
-from registry_core.digest import Digest
 from registry_core.notify.events import EVENTS_MEDIA_TYPE
-from registry_core.testing.configs import filesystem_config
-from registry_core.testing.listener import WAIT, EventListener, listening
+from registry_core.testing.listener import EventListener, listening
 from registry_core.testing.servers import free_port
 from registry_core.testing.token_files import write_htpasswd
 
 pytestmark = pytest.mark.integration
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-BLOB_TYPE = "application/octet-stream"
-FAST_RETRIES = {"threshold": 2, "backoff": "10ms", "maxbackoff": "50ms"}
-"""Quick retries, so a failing listener is tried again many times within a test."""
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-
-
-def endpoint(name: str, listener: EventListener, **options: Any) -> dict[str, Any]:
-    return {"name": name, "url": listener.url, **FAST_RETRIES, **options}
 
 
 @contextmanager
@@ -44,71 +32,19 @@ def notifying_registry(
 ) -> Iterator[tuple[RunningRegistry, httpx.Client]]:
     """``registry serve all`` sending to ``endpoints``; and a client for it."""
     port = free_port()
-    config: dict[str, Any] = yaml.safe_load(filesystem_config(directory / "data", http={"addr": f"127.0.0.1:{port}"}))
-    config["notifications"] = {"endpoints": endpoints}
-    config |= sections
+    config = notifying_config(directory / "data", port, endpoints, **sections)
     ready = 401 if "auth" in sections else 200
     with (
-        serving_config(directory, yaml.safe_dump(config), port, ready_status=ready) as running,
+        serving_config(directory, config, port, ready_status=ready) as running,
         httpx.Client(base_url=running.url, timeout=30) as client,
     ):
         yield running, client
-
-
-class Pusher:
-    """Registry API calls; the ``X-Request-Id`` of each response, in order."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-        self.request_ids: list[str] = []
-
-    def call(self, method: str, url: str, expected: int, **kwargs: Any) -> httpx.Response:
-        response = self.client.request(method, url, **kwargs)
-        assert response.status_code == expected, response.text
-        self.request_ids.append(response.headers["x-request-id"])
-        return response
-
-    def blob(self, name: str, data: bytes) -> str:
-        """A monolithic upload (one POST)."""
-        digest = str(Digest.from_bytes(data))
-        self.call("POST", f"/v2/{name}/blobs/uploads/", 201, params={"digest": digest}, content=data)
-        return digest
-
-    def chunked_blob(self, name: str, data: bytes) -> str:
-        """An upload in two requests (POST, then PUT with the bytes); records the PUT's id only."""
-        digest = str(Digest.from_bytes(data))
-        location = self.client.post(f"/v2/{name}/blobs/uploads/").headers["location"]
-        self.call("PUT", location, 201, params={"digest": digest}, content=data)
-        return digest
-
-    def manifest(self, name: str, reference: str, config: str, **params: Any) -> tuple[str, bytes]:
-        doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {"mediaType": "c", "digest": config, "size": 2}}
-        payload = json.dumps(doc).encode()
-        headers = {"Content-Type": OCI_MANIFEST}
-        self.call("PUT", f"/v2/{name}/manifests/{reference}", 201, content=payload, headers=headers, params=params)
-        return str(Digest.from_bytes(payload)), payload
 
 
 def summary(event: dict[str, Any]) -> tuple[Any, ...]:
     target = event["target"]
     fields = ("repository", "mediaType", "digest", "tag", "fromRepository")
     return (event["action"], *(target.get(key) for key in fields))
-
-
-def metric(registry: RunningRegistry, name: str, endpoint: str) -> float:
-    text = httpx.get(f"{registry.url}/metrics", timeout=5).text
-    pattern = rf'^{name}\{{endpoint="{re.escape(endpoint)}"\}} (\S+)$'
-    match = re.search(pattern, text, re.MULTILINE)
-    assert match is not None, f"{name}{{endpoint={endpoint}}} not in /metrics"
-    return float(match[1])
-
-
-def eventually(condition: Callable[[], bool]) -> None:
-    """Until ``condition`` holds (:data:`WAIT` is a bound for a failing test, not a timing expectation)."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.05)
 
 
 def test_every_action_produces_the_go_shaped_event(tmp_path: Path) -> None:

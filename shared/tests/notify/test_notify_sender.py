@@ -97,6 +97,21 @@ async def test_a_failing_endpoint_gets_the_same_batch_again_until_it_accepts_it(
     assert len(bodies) == 6 and len(set(bodies)) == 1  # five failures, then the same envelope accepted
 
 
+async def test_the_pending_gauge_counts_the_events_held_while_the_endpoint_fails() -> None:
+    with listening() as listener:
+        async with delivering(listener) as d:
+            await d.log.append(events("push"))
+            await received(listener, 1)
+            await eventually(lambda: d.metric("delivered_total") == 1)  # the next turn counted 0 pending, reads
+            listener.fail_next(1_000_000)
+            await d.log.append(events("push", "pull", "mount"))
+            await eventually(lambda: d.metric("failed_total") > 0)
+            await eventually(lambda: d.metric("pending") == 3)
+            listener.fail_next(0)
+            await received(listener, 4)
+            await eventually(lambda: d.metric("pending") == 0)
+
+
 async def test_a_listener_down_then_up_receives_everything_in_order() -> None:
     listener = EventListener()
     async with delivering(listener) as d:

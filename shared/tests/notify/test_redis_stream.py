@@ -262,6 +262,34 @@ async def test_trim_keeps_what_a_slow_group_needs(client: aioredis.Redis, stream
     await log.aclose()
 
 
+class AckedMeanwhile(aioredis.Redis):
+    """A client on which another sender acknowledges what ``group`` has pending right after each ``XINFO GROUPS``
+    (between the two reads of a trim): a race that two endpoints of one process, or two processes, can run."""
+
+    group = ""
+
+    async def xinfo_groups(self, name: Any) -> Any:
+        groups = await super().xinfo_groups(name)
+        pending = await self.xpending_range(name, self.group, "-", "+", 1000)
+        if pending:
+            await self.xack(name, self.group, *(entry["message_id"] for entry in pending))
+        return groups
+
+
+async def test_trim_when_a_group_acknowledged_between_its_two_reads(redis_server: RedisServer, stream: str) -> None:
+    client = AckedMeanwhile.from_url(redis_server.url)
+    client.group = "b"
+    log = RedisEventLog(client, stream=stream)
+    await log.start(["a", "b"])
+    await log.append([event(n) for n in range(3)])
+    await read_all(log, "a")
+    assert len(await log.read("b", 10, 0)) == 3  # pending for b when XINFO answers, acknowledged before XPENDING
+    assert await log.trim() == 3, "nothing is pending any more: everything delivered can go"
+    assert await client.xlen(stream) == 0
+    await log.aclose()
+    await client.aclose()
+
+
 async def test_redis_outage_keeps_events_and_reappends_them_in_order(
     own_redis: list[RedisServer], stream: str, tmp_path: Path
 ) -> None:

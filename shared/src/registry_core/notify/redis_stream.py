@@ -497,11 +497,12 @@ class RedisEventLog:
             group = groups.get(name)
             if group is None:
                 return 0
-            if group["pending"]:
-                summary = await self._bounded(self.client.xpending(self.stream, name))
-                need = _Id.parse(summary["min"])
-            else:
-                need = _Id.parse(group["last-delivered-id"]).next()
+            # nothing pending: all up to the last delivered id (as XINFO told it, if older) is acknowledged
+            need = _Id.parse(group["last-delivered-id"]).next()
+            if group["pending"]:  # unless acknowledged since (another sender): XPENDING then has no "min"
+                oldest = (await self._bounded(self.client.xpending(self.stream, name)))["min"]
+                if oldest is not None:
+                    need = _Id.parse(oldest)
             needed = need if needed is None else min(needed, need)
         if needed is None:
             return 0

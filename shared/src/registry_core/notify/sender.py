@@ -75,7 +75,7 @@ class EndpointSender:
             await asyncio.sleep(READ_WAIT)
             return
         await self.shed()
-        self.metrics.pending.labels(self.name).set(await self.log.pending(self.name))
+        await self.count_pending()
         batch = await self.log.read(self.name, BATCH, READ_WAIT)
         if not batch:
             return
@@ -111,6 +111,11 @@ class EndpointSender:
                 self.endpoint.maxpending,
             )
         return dropped
+
+    async def count_pending(self) -> None:
+        """Set the pending gauge from the log: at each turn, and while a batch is retried (the turn that read it
+        may have counted nothing yet, and events keep arriving during a long backoff)."""
+        self.metrics.pending.labels(self.name).set(await self.log.pending(self.name))
 
     async def deliver(self, batch: Sequence[LoggedEvent]) -> None:
         """POST ``batch`` until the endpoint accepts it; give up only if the claim is lost or events were shed
@@ -156,13 +161,15 @@ class EndpointSender:
         return f"status {response.status_code}"
 
     async def wait(self, delay: float) -> bool:
-        """Sleep ``delay`` seconds, shedding on the way; True if events were shed (the batch must be read again)."""
+        """Sleep ``delay`` seconds, shedding and counting the pending events on the way; True if events were shed
+        (the batch must be read again)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
         while (remaining := deadline - loop.time()) > 0:
             await asyncio.sleep(min(remaining, SHED_INTERVAL))
             if await self.shed():
                 return True
+            await self.count_pending()
         return False
 
     def delivered(self, batch: Sequence[LoggedEvent]) -> None:
