@@ -44,3 +44,18 @@ async def test_redis_down_means_not_acting() -> None:
     assert not await lease.acquire()
     await lease.release()
     await client.aclose()
+
+
+async def test_a_holder_that_saw_one_failure_takes_its_own_lease_back(redis_server: RedisServer) -> None:
+    """A failed renewal (``held`` turned False) while the key still holds this holder's token: the next acquire
+    renews it, instead of waiting out the lease locked out by its own token."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    key = f"lease-{uuid.uuid4().hex}"
+    holder, other = RedisLease(client, key, 30), RedisLease(client, key, 30)
+    assert await holder.acquire()
+    holder.held = False  # what a RedisError during a renewal leaves behind
+    assert await holder.acquire()
+    assert await client.get(key) == holder.token.encode()
+    assert not await other.acquire()
+    await holder.release()
+    await client.aclose()

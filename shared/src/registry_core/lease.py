@@ -35,11 +35,16 @@ class RedisLease:
         self.held = False
 
     async def acquire(self) -> bool:
-        """Take the lease if free, or extend it if already ours. False when another holds it or Redis fails."""
+        """Take the lease if free, or extend it if already ours. False when another holds it or Redis fails.
+
+        The token decides, not what this process last saw: after a failed call (``held`` turned False) the key may
+        still hold our token, and a plain ``SET NX`` would then lock us out of our own lease until it expires."""
         try:
             if self.held and await self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms):
                 return True
-            self.held = bool(await self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
+            self.held = bool(await self.client.set(self.key, self.token, nx=True, px=self.ttl_ms)) or bool(
+                await self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms)
+            )
         except RedisError as exc:
             log.warning("lease %s: redis unavailable (%s); not acting", self.key, exc)
             self.held = False
