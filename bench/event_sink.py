@@ -1,9 +1,10 @@
 """A webhook listener for benchmarks: answers every POST 200 at once and counts the events it received
-(``GET /count``). Run as its own process (``python -m bench.event_sink PORT``) so its CPU is its own."""
+(``GET /count``). Run as its own process (``python -m bench.event_sink PORT``) so its CPU is its own, and kept
+cheap (events are counted, not decoded): it shares the machine's cores with the registry it measures, where a
+real listener would run elsewhere."""
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,7 @@ class Sink(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        received = len(json.loads(body)["events"])
+        received = body.count(b'"action":')  # one per event; not decoding keeps this process's CPU small
         with Sink.lock:
             Sink.events += received
         self._answer(b"")

@@ -150,3 +150,13 @@ async def test_a_redirected_blob_get_is_a_pull() -> None:
     async with notified_service(ROUTERS, registry) as notified:
         assert (await notified.client.get(f"/v2/{NAME}/blobs/{BLOB_DIGEST}")).status_code == 307
         assert [e["action"] for e in await notified.events()] == ["pull"]
+
+
+async def test_reads_record_nothing_when_every_endpoint_ignores_pulls(registry: Registry) -> None:
+    await registry.repository(NAME).blobs.put(BLOB)
+    digest, _ = await image(registry, "v1")
+    async with notified_service(ROUTERS, registry, actions=frozenset({"push", "mount", "delete"})) as service:
+        assert (await service.client.head(f"/v2/{NAME}/blobs/{BLOB_DIGEST}")).status_code == 200
+        assert (await service.client.get(f"/v2/{NAME}/manifests/v1")).status_code == 200
+        assert (await service.client.get(f"/v2/{NAME}/manifests/{digest}")).status_code == 200
+        assert await service.events() == []

@@ -49,3 +49,16 @@ async def test_an_enabled_endpoint_gets_a_notifier_and_its_metrics(tmp_path: Pat
 
 def test_the_memory_log_without_redis() -> None:
     assert isinstance(create_event_log(Settings()), MemoryEventLog)
+
+
+async def test_the_notifier_builds_only_the_actions_some_endpoint_receives(tmp_path: Path) -> None:
+    listener = "http://127.0.0.1:9/hook"
+    hooks = endpoints(
+        {"name": "ci", "url": listener, "ignore": {"actions": ["pull", "mount"]}},
+        {"name": "audit", "url": listener, "ignore": {"actions": ["pull"]}},
+        {"name": "off", "url": listener, "disabled": True},  # a disabled endpoint receives nothing
+    )
+    async with running_app(tmp_path, create, notifications=hooks):
+        notifier: Notifier = APPS[-1].state.notifier
+        assert notifier.actions == {"push", "mount", "delete"}
+        assert not notifier.wants("pull")

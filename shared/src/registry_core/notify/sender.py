@@ -29,11 +29,11 @@ from registry_core.notify.metrics import NotificationMetrics
 
 log = logging.getLogger("registry.notifications")
 
-BATCH = 100
+BATCH = 250
 """Events per envelope at most."""
 READ_WAIT = 1.0
 """Seconds a read waits for a new event before the loop turns (and refreshes the pending gauge)."""
-LINGER = 0.05
+LINGER = 0.1
 """Seconds the loop waits after delivering a batch that was not full, so that the next envelope carries what
 arrived meanwhile: under load, one POST per ``LINGER`` (or per ``BATCH`` events) instead of one per event, which
 would cost the listener and this process far more than the events themselves. An event arriving after a quiet

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from registry_core.config import Settings
 from registry_core.notify.eventlog import EventLog
-from registry_core.notify.events import SourceRecord
+from registry_core.notify.events import ACTIONS, SourceRecord
 from registry_core.notify.memory import MemoryEventLog
 from registry_core.notify.metrics import NotificationMetrics
 from registry_core.notify.notifier import Notifier
@@ -47,6 +47,7 @@ async def running_notifications(settings: Settings, metrics: NotificationMetrics
             SourceRecord.of_this_process(settings.http.addr),
             include_references=settings.notifications.events.includereferences,
             relative_urls=settings.http.relativeurls,
+            actions=frozenset().union(*(ACTIONS - set(endpoint.ignore.actions) for endpoint in endpoints)),
         )
 
 

@@ -13,7 +13,7 @@ import httpx
 from fastapi import APIRouter
 
 from registry_core.config import Settings
-from registry_core.notify.events import SourceRecord
+from registry_core.notify.events import ACTIONS, SourceRecord
 from registry_core.notify.memory import MemoryEventLog
 from registry_core.notify.notifier import Notifier
 from registry_core.registry import Registry
@@ -38,12 +38,20 @@ class Notified:
 
 @asynccontextmanager
 async def notified_service(
-    routers: Sequence[APIRouter], registry: Registry, *, include_references: bool = False, relative_urls: bool = False
+    routers: Sequence[APIRouter],
+    registry: Registry,
+    *,
+    include_references: bool = False,
+    relative_urls: bool = False,
+    actions: frozenset[str] = ACTIONS,
 ) -> AsyncIterator[Notified]:
-    """The service as deployed (its routers, the app builder's middleware) over ``registry``, recording events."""
+    """The service as deployed (its routers, the app builder's middleware) over ``registry``, recording events
+    (``actions``: those some endpoint receives)."""
     log = MemoryEventLog()
     await log.start([ENDPOINT])
-    notifier = Notifier(log, SOURCE, include_references=include_references, relative_urls=relative_urls)
+    notifier = Notifier(
+        log, SOURCE, include_references=include_references, relative_urls=relative_urls, actions=actions
+    )
     app = create_service_app("test", Settings(), routers=routers, with_registry=False)
     app.state.registry = registry
     app.state.notifier = notifier

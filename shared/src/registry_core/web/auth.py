@@ -203,6 +203,9 @@ def auth_dependencies(settings: Settings) -> list[DependsParam]:
 
 
 def caller(request: Request) -> Caller:
-    """The admitted caller of ``request`` (everyone, on an open registry)."""
-    found: Caller = getattr(request.state, "caller", EVERYONE)
+    """The admitted caller of ``request`` (everyone, on an open registry).
+
+    Read from the scope's state dict, where ``request.state.caller = ...`` put it: ``getattr(request.state, ...)``
+    raises and catches an ``AttributeError`` on an open registry, on every event recorded."""
+    found: Caller = request.scope.get("state", {}).get("caller", EVERYONE)
     return found

@@ -21,9 +21,8 @@ from registry_core.notify.events import (
     RequestRecord,
     blob_target,
     delete_target,
-    encode,
+    encode_events,
     manifest_target,
-    new_event,
     references,
 )
 from registry_core.notify.notifier import Notifier
@@ -41,7 +40,7 @@ async def record_blob(
 ) -> None:
     """A blob pulled, pushed, or mounted (from ``from_repository``)."""
     notifier = notifier_of(request)
-    if notifier is None:
+    if notifier is None or not notifier.wants(action):
         return
     digest = str(descriptor.digest)
     url = content_url(request, notifier, repository, "blobs", digest)
@@ -59,7 +58,7 @@ async def record_manifest(
 ) -> None:
     """A manifest pulled or pushed: one event per tag (``None``: by digest, no tag)."""
     notifier = notifier_of(request)
-    if notifier is None:
+    if notifier is None or not notifier.wants(action):
         return
     url = content_url(request, notifier, repository, "manifests", str(digest))
     refs = references(payload) if notifier.include_references else []
@@ -73,7 +72,7 @@ async def record_deletes(
     """A manifest or blob deleted (``digest``), then the tags deleted (a tag's delete, or the tags a manifest's
     delete removed, as Go sends them)."""
     notifier = notifier_of(request)
-    if notifier is None:
+    if notifier is None or not notifier.wants("delete"):
         return
     targets = [delete_target(repository, digest=str(digest))] if digest is not None else []
     targets += [delete_target(repository, tag=tag) for tag in tags]
@@ -85,34 +84,50 @@ async def _record(request: Request, notifier: Notifier, action: Action, targets:
         return
     record = request_record(request)
     actor = caller(request).name
-    await notifier.record([encode(new_event(action, t, record, actor, notifier.source)) for t in targets])
+    await notifier.record(encode_events(action, targets, record, actor, notifier.source))
+
+
+_RECORDED = frozenset(
+    {b"host", b"user-agent", b"x-forwarded-for", b"x-real-ip", b"x-forwarded-proto", b"x-forwarded-host"}
+)
+"""The request headers events read: picked from the raw list in one pass, the first of each name."""
+
+
+def recorded_headers(request: Request) -> dict[bytes, str]:
+    found: dict[bytes, str] = request.scope.setdefault("registry.recorded_headers", {})
+    if not found:
+        for name, value in request.scope["headers"]:
+            if name in _RECORDED and name not in found:
+                found[name] = value.decode("latin-1")
+    return found
 
 
 def request_record(request: Request) -> RequestRecord:
-    headers = request.headers
+    headers = recorded_headers(request)
     return RequestRecord(
         id=current_request_id() or "",
         addr=remote_addr(request),
-        host=headers.get("host", ""),
+        host=headers.get(b"host", ""),
         method=request.method,
-        useragent=headers.get("user-agent", ""),
+        useragent=headers.get(b"user-agent", ""),
     )
 
 
 def remote_addr(request: Request) -> str:
     """Go's ``RemoteAddr``: the first ``X-Forwarded-For`` entry, else ``X-Real-Ip`` (each only if an IP address),
     else the connection's ``ip:port``."""
-    forwarded = request.headers.get("x-forwarded-for")
+    headers = recorded_headers(request)
+    forwarded = headers.get(b"x-forwarded-for")
     if forwarded and _is_ip(first := forwarded.split(",", 1)[0].strip()):
         return first
-    real = request.headers.get("x-real-ip")
+    real = headers.get(b"x-real-ip")
     if real and _is_ip(real.strip()):
         return real.strip()
-    client = request.client
-    if client is None:
+    client = request.scope.get("client")
+    if not client:
         return ""
-    host = f"[{client.host}]" if ":" in client.host else client.host
-    return f"{host}:{client.port}"
+    host, port = client
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def content_url(
@@ -123,9 +138,9 @@ def content_url(
     path = f"/v2/{repository}/{kind}/{digest}"
     if notifier.relative_urls:
         return path
-    headers = request.headers
-    scheme = _first(headers.get("x-forwarded-proto")) or request.scope["scheme"]  # not request.url: built per call
-    host = _first(headers.get("x-forwarded-host")) or headers.get("host") or request.url.netloc
+    headers = recorded_headers(request)
+    scheme = _first(headers.get(b"x-forwarded-proto")) or request.scope["scheme"]
+    host = _first(headers.get(b"x-forwarded-host")) or headers.get(b"host") or request.url.netloc
     return f"{scheme}://{host}{path}"
 
 
