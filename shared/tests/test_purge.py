@@ -88,6 +88,22 @@ async def test_stale_start_and_stale_data_is_purged_on_disk(tmp_path: Path) -> N
     assert await exists(driver, paths.upload_data("repo", "active"))
 
 
+async def test_an_upload_being_created_is_not_purged(tmp_path: Path) -> None:
+    """Its directory exists, with no file in it yet: judged by the directory's own time, not purged; an empty
+    directory left long ago is."""
+    driver = CheckedDriver(FilesystemDriver(tmp_path))
+    creating = Path(tmp_path, paths.upload_dir("repo", "creating").lstrip("/"))
+    left = Path(tmp_path, paths.upload_dir("repo", "left").lstrip("/"))
+    creating.mkdir(parents=True)
+    left.mkdir(parents=True)
+    old = (NOW - 9 * DAY).timestamp()
+    os.utime(left, (old, old))
+
+    report = await purge_uploads(driver, NOW - DAY)
+    assert report.purged == [paths.upload_dir("repo", "left")]
+    assert creating.is_dir()
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

@@ -75,9 +75,15 @@ async def _files(driver: StorageDriver, directory: str) -> list[FileInfo]:
 
 
 async def last_activity(driver: StorageDriver, directory: str) -> tuple[datetime | None, int]:
-    """The newest of ``startedat`` and the directory's file times, and the bytes the directory holds."""
+    """The newest of ``startedat`` and the directory's file times, and the bytes the directory holds.
+
+    A directory without files is judged by its own time: it is an upload being created (its directory made, its
+    ``startedat`` not written yet), which an empty file list once made look infinitely old, so a purge run
+    deleted it under the request writing it (a 500 on ``POST /blobs/uploads/``)."""
     files = await _files(driver, directory)
     times = [f.modified for f in files]
+    if not files:
+        times.append((await driver.stat(directory)).modified)
     started_path = f"{directory}/startedat"
     if any(f.path == started_path for f in files):
         started = parse_started_at(await driver.get_content(started_path))
