@@ -169,24 +169,32 @@ async def test_a_reader_span_ends_with_its_iteration(exported: InMemorySpanExpor
     assert len(named(exported, "storage.reader")) == 1
 
 
-async def test_on_the_descriptor_cache_client_sends_its_span_as_traceparent(exported: InMemorySpanExporter) -> None:
+async def request_heads(method: str, path: str, answer: bytes) -> tuple[int, list[bytes]]:
+    """One request through the descriptor-cache client to a server answering ``answer``: its status, and the
+    request heads the server received."""
     heads: list[bytes] = []
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         heads.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}")
+        writer.write(answer)
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    pool = KeepAlivePool(f"http://127.0.0.1:{port}")
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    pool = KeepAlivePool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
     try:
-        assert (await pool.request("GET", "/v1/generation")).status == 404
+        status = (await pool.request(method, path)).status
     finally:
         await pool.aclose()
         server.close()
         await server.wait_closed()
+    return status, heads
+
+
+async def test_on_the_descriptor_cache_client_sends_its_span_as_traceparent(exported: InMemorySpanExporter) -> None:
+    answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}"
+    status, heads = await request_heads("GET", "/v1/generation", answer)
+    assert status == 404
     (client,) = exported.get_finished_spans()
     assert client.kind == SpanKind.CLIENT and client.attributes is not None
     assert client.attributes["http.response.status_code"] == 404
@@ -198,20 +206,6 @@ async def test_on_the_descriptor_cache_client_sends_its_span_as_traceparent(expo
 
 
 async def test_off_the_descriptor_cache_client_sends_no_traceparent() -> None:
-    heads: list[bytes] = []
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        heads.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    pool = KeepAlivePool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
-    try:
-        assert (await pool.request("DELETE", "/v1/descriptors/x")).status == 204
-    finally:
-        await pool.aclose()
-        server.close()
-        await server.wait_closed()
+    status, heads = await request_heads("DELETE", "/v1/descriptors/x", b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert status == 204
     assert b"traceparent" not in heads[0].lower()
