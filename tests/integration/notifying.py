@@ -82,11 +82,11 @@ class Pusher:
         return str(Digest.from_bytes(payload)), payload
 
 
-def metric(registry: Served, name: str, endpoint: str) -> float:
-    """The sample of ``name`` for ``endpoint`` in the registry's ``/metrics``."""
+def metric(registry: Served, name: str, endpoint: str | None) -> float:
+    """The sample of ``name`` for ``endpoint`` (None: a metric without labels) in the registry's ``/metrics``."""
     text = httpx.get(f"{registry.url}/metrics", timeout=5).text
-    pattern = rf'^{name}\{{endpoint="{re.escape(endpoint)}"\}} (\S+)$'
-    match = re.search(pattern, text, re.MULTILINE)
+    labels = "" if endpoint is None else rf'\{{endpoint="{re.escape(endpoint)}"\}}'
+    match = re.search(rf"^{name}{labels} (\S+)$", text, re.MULTILINE)
     assert match is not None, f"{name}{{endpoint={endpoint}}} not in /metrics"
     return float(match[1])
 

@@ -244,6 +244,9 @@ def test_a_failing_listener_holds_events_in_redis_then_gets_them_in_order(tmp_pa
     assert len(listener.events) == 10
 
 
+UNRECORDED = "registry_notifications_unrecorded"
+
+
 def test_redis_stopped_fails_no_push_and_what_was_recorded_meanwhile_is_delivered(
     tmp_path: Path, servers: Servers
 ) -> None:
@@ -261,11 +264,13 @@ def test_redis_stopped_fails_no_push_and_what_was_recorded_meanwhile_is_delivere
             listener.wait_for_events(3)
             stop(store.proc)
             digests += [api.blob("app", f"during {n}".encode()) for n in range(5)]  # each asserted 201
+            assert metric(registry, UNRECORDED, None) == 5  # held in the process, in /metrics
             servers.redis(store.port)  # empty: the events can only come from the registry's backlog
             listener.wait_for_events(8, LONG)
             digests += [api.blob("app", f"after {n}".encode()) for n in range(2)]
             events = listener.wait_for_events(10, LONG)
         eventually(lambda: metric(registry, PENDING, "hook") == 0, LONG)
+        assert metric(registry, UNRECORDED, None) == 0
         assert len(listener.events) == 10
     assert [e["target"]["digest"] for e in events] == digests
     assert request_ids(events) == api.request_ids

@@ -44,6 +44,8 @@ async def test_an_enabled_endpoint_gets_a_notifier_and_its_metrics(tmp_path: Pat
         text = (await client.get("/metrics")).text
     for name in ("pending", "delivered_total", "failed_total", "dropped_total", "delivery_seconds_count"):
         assert f'registry_notifications_{name}{{endpoint="hook"}}' in text
+    assert "registry_notifications_unrecorded 0.0" in text  # the memory log holds nothing for Redis
+    assert "registry_notifications_unrecorded_dropped_total 0.0" in text
     assert APPS[-1].state.notifier is None  # stopped with the app
 
 

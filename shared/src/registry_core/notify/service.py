@@ -33,6 +33,7 @@ async def running_notifications(settings: Settings, metrics: NotificationMetrics
     recorded reaches every endpoint) and one sender task per endpoint; all stopped and closed at exit."""
     endpoints = settings.notifications.enabled
     event_log = create_event_log(settings)
+    metrics.log = event_log
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(event_log.aclose)
         await event_log.start([endpoint.name for endpoint in endpoints])
