@@ -175,3 +175,22 @@ def test_a_listener_down_then_started_gets_every_event_in_order(tmp_path: Path) 
             listener.stop()
     assert [e["target"]["digest"] for e in events] == digests
     assert len(listener.events) == 8
+
+
+def test_webhook_urls_and_header_values_never_reach_the_log(tmp_path: Path) -> None:
+    """A webhook URL may carry a token (path, query or user part), and headers credentials: neither is logged, at
+    info (httpx writes every request's URL there) nor when deliveries fail (warnings)."""
+    secret_url = "u53r:pa55w0rd@"
+    with listening() as listener:
+        url = listener.url_at("/hooks/t0k3n-in-path").replace("://", f"://{secret_url}") + "?token=qu3ry-s3cr3t"
+        hook = endpoint("hook", listener, url=url, headers={"Authorization": ["Bearer h3ad3r-s3cr3t"]})
+        with notifying_registry(tmp_path, [hook], log={"level": "debug"}) as (registry, client):
+            listener.fail_next(2)
+            Pusher(client).blob("app", b"secret test")
+            listener.wait_for_events(1)
+            eventually(lambda: metric(registry, "registry_notifications_delivered_total", "hook") == 1)
+            assert registry.process is not None
+            output = registry.process.output()
+    assert "not delivered" in output  # the failures were logged...
+    for secret in ("t0k3n-in-path", "qu3ry-s3cr3t", "pa55w0rd", "h3ad3r-s3cr3t"):
+        assert secret not in output  # ...without what the URL and the headers hold

@@ -1,9 +1,9 @@
 """A lease in Redis: singleton background work among replicas (one purger acts at a time).
 
-``SET key token NX PX ttl`` acquires; a holder extends its own lease (and only its own: the token is checked
-in a Lua script) and deletes it on release. A holder that dies stops renewing, and the lease expires after
-``ttl`` so another replica takes over. Redis holds nothing else here: losing it loses no data, and without a
-lease nobody acts (the safe side for deletes).
+One Lua script acquires or extends: ``SET key token NX PX ttl``, else ``PEXPIRE`` if the key holds this holder's
+token (only its own); another deletes it on release, token checked too. A holder that dies stops renewing, and
+the lease expires after ``ttl`` so another replica takes over. Redis holds nothing else here: losing it loses no
+data, and without a lease nobody acts (the safe side for deletes).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("registry.lease")
 
-_RENEW = """
+_ACQUIRE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
@@ -40,21 +41,17 @@ class RedisLease:
         The token decides, not what this process last saw: after a failed call (``held`` turned False) the key may
         still hold our token, and a plain ``SET NX`` would then lock us out of our own lease until it expires."""
         try:
-            if self.held and await self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms):
-                return True
-            self.held = bool(await self.client.set(self.key, self.token, nx=True, px=self.ttl_ms)) or bool(
-                await self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms)
-            )
+            self.held = bool(await self.client.eval(_ACQUIRE, 1, self.key, self.token, self.ttl_ms))
         except RedisError as exc:
             log.warning("lease %s: redis unavailable (%s); not acting", self.key, exc)
             self.held = False
         return self.held
 
     async def release(self) -> None:
-        if not self.held:
-            return
-        self.held = False
+        """Give the lease up if the key still holds our token (even when a failed call left ``held`` False)."""
+        held, self.held = self.held, False
         try:
             await self.client.eval(_RELEASE, 1, self.key, self.token)
         except RedisError as exc:
-            log.warning("lease %s: release failed (%s); it expires by itself", self.key, exc)
+            if held:
+                log.warning("lease %s: release failed (%s); it expires by itself", self.key, exc)

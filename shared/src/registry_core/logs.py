@@ -104,3 +104,10 @@ def configure_logging(log: LogSettings) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel({"warn": logging.WARNING}.get(log.level, getattr(logging, log.level.upper(), logging.INFO)))
+    for chatty in QUIETED:
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+QUIETED = ("httpx", "httpcore")
+"""Loggers held at warning: httpx logs every request with its full URL at info, and a webhook URL may carry a
+token (in its path, its query or its user part)."""

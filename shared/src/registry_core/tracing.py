@@ -83,14 +83,14 @@ def active() -> bool:
 
 def configure(service: str, env: Mapping[str, str] | None = None) -> bool:
     """Turn tracing on for the process serving ``service`` if ``env`` (default ``os.environ``) asks for it:
-    the tracer provider (global), the Redis, httpx and botocore instrumentations, and this code's own spans.
-    Returns whether it did."""
+    the tracer provider (global), the Redis and botocore instrumentations, and this code's own spans. Not httpx's:
+    the only httpx client serving requests posts notifications, and a webhook URL may carry a token that its
+    ``url.full`` attribute would export. Returns whether it did."""
     env = os.environ if env is None else env
     names = exporters(env)
     if not names or _provider is not None:
         return _provider is not None
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -101,7 +101,6 @@ def configure(service: str, env: Mapping[str, str] | None = None) -> bool:
         provider.add_span_processor(BatchSpanProcessor(_exporter(name, env)))  # OTEL_BSP_* apply
     trace.set_tracer_provider(provider)
     RedisInstrumentor().instrument(tracer_provider=provider)
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     BotocoreInstrumentor().instrument(tracer_provider=provider)
     activate(provider)
     log.info("tracing on: exporting to %s", ", ".join(names))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 
 from registry_core.config import Settings
@@ -19,6 +21,11 @@ probe = APIRouter()
 @probe.get("/v2/probe")
 async def record_id() -> dict[str, str | None]:
     return {"id": current_request_id()}
+
+
+@probe.get("/v2/broken")
+async def broken() -> None:
+    raise RuntimeError("a bug")
 
 
 def create(settings: Settings) -> FastAPI:
@@ -47,3 +54,15 @@ async def test_the_gateway_id_is_kept_when_it_is_a_plain_token(tmp_path: Path) -
     assert kept.headers["x-request-id"] == gateway_id == kept.json()["id"]
     for response in (replaced, short):
         assert uuid.UUID(response.headers["x-request-id"]).version == 4
+
+
+async def test_an_unexpected_error_answers_500_with_the_id_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    """The catch-all error handler runs outside every middleware: the id still reaches the answer and the log."""
+    transport = httpx.ASGITransport(app=create(Settings()), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+        response = await client.get("/v2/broken", headers={"X-Request-Id": "gateway-id-0001"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "gateway-id-0001"
+    assert response.json()["errors"][0]["code"] == "UNKNOWN"
+    [line] = [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
+    assert line.fields == {"http.request.id": "gateway-id-0001"}  # type: ignore[attr-defined]

@@ -63,6 +63,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import itertools
 import logging
 import time
@@ -304,7 +305,9 @@ class RedisEventLog:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Append(list(events), done))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="eventlog-writer")
+            # A context of its own: the request that happens to start the writer must not lend its id (logs) or
+            # its span (traces) to the appends of every request the writer then serves.
+            self._writer = asyncio.create_task(self._write(), name="eventlog-writer", context=contextvars.Context())
         await done
 
     async def _write(self) -> None:
@@ -373,7 +376,7 @@ class RedisEventLog:
         if self._flush_lock.locked() or (self._probe is not None and not self._probe.done()):
             return
         if time.monotonic() - self._last_attempt >= self.retry_interval:
-            self._probe = asyncio.create_task(self.flush(), name="eventlog-probe")
+            self._probe = asyncio.create_task(self.flush(), name="eventlog-probe", context=contextvars.Context())
 
     async def flush(self) -> bool:
         """Re-append the backlog, oldest first (creating the groups :meth:`start` could not); True once it is

@@ -37,7 +37,7 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):  # log.level above info: no line to write
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -67,13 +67,13 @@ def access_line(scope: Scope, status: int, written: int, seconds: float) -> tupl
     """The line's format, its values, and its fields (Go's key names)."""
     client = scope.get("client")
     remote = f"{client[0]}:{client[1]}" if client else "-"
-    headers = dict(scope.get("headers", ()))
+    agent = next((value for name, value in scope.get("headers", ()) if name == b"user-agent"), b"")
     uri = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
     fields: dict[str, Any] = {
         "http.request.method": scope["method"],
         "http.request.uri": uri,
         "http.request.remoteaddr": remote,
-        "http.request.useragent": headers.get(b"user-agent", b"").decode("latin-1"),
+        "http.request.useragent": agent.decode("latin-1"),
         "http.response.status": status,
         "http.response.written": written,
         "http.response.duration": round(seconds, 6),

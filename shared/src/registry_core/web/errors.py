@@ -66,9 +66,14 @@ async def _client_disconnect(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    """Starlette runs this outside every middleware (the request context is gone by then): the request's id comes
+    from the scope, into the log line and the answer, where it is needed most."""
+    request_id = request.scope.get("state", {}).get("request_id")
+    fields = {} if request_id is None else {"http.request.id": request_id}
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc, extra={"fields": fields})
     body = {"errors": [{"code": "UNKNOWN", "message": "unknown error", "detail": {}}]}
-    return JSONResponse(body, status_code=500)
+    headers = {} if request_id is None else {"X-Request-Id": request_id}
+    return JSONResponse(body, status_code=500, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
