@@ -44,8 +44,8 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from registry_core.storage.nowait import read_if_cached
+from registry_core.web.zerocopy import ZERO_COPY
 
-ZERO_COPY = "http.response.zerocopysend"
 STALL_TIMEOUT = 120.0
 """Seconds a client may take to accept any more bytes before the connection is closed."""
 HEAD_FLUSH_POLL = 0.0005

@@ -24,11 +24,11 @@ from registry_core.errors import ErrorCode, RegistryError
 from registry_core.web.conditional import not_modified
 from registry_core.web.deps import RegistryDep
 from registry_core.web.events import record_blob
+from registry_core.web.zerocopy import ZERO_COPY
 
 router = APIRouter(tags=["blobs"])
 
 _BYTE_RANGE = re.compile(r"\s*(\d{0,19})\s*-\s*(\d{0,19})\s*")
-ZERO_COPY = "http.response.zerocopysend"
 
 
 @router.api_route("/v2/{name:path}/blobs/{digest}", methods=["GET", "HEAD"])

@@ -15,9 +15,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry_core.web.zerocopy import ZERO_COPY
+
 log = logging.getLogger("registry.access")
 
-ZERO_COPY = "http.response.zerocopysend"
 _PATH_VARS = ("name", "digest", "reference")
 IN_MESSAGE = frozenset(
     {
