@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import yaml
 from bench import api
 from bench.client import Connection
 from bench.head_cache import NAME, head, push_blob
+from bench.procs import cpu_seconds
 from registry_core.testing.configs import filesystem_config
 from registry_core.testing.servers import Process, free_port, start_redis, start_registry, stop, wait_for_port
 
@@ -100,11 +101,25 @@ def pushes_per_second(process: Process, pushes: int, connections: int) -> float:
 
 
 Rates = dict[str, dict[str, list[float]]]
-"""Per second, by workload then by server, one value per round."""
+"""By workload then by server, one value per round."""
 
 
-def measure(contenders: Sequence[Contender], digest: str, args: argparse.Namespace) -> Rates:
-    rates: Rates = {"HEAD": {}, "push": {}}
+@dataclass
+class Measures:
+    rates: Rates = field(default_factory=dict)
+    """Requests (HEAD) or pushes per second."""
+    cpu: Rates = field(default_factory=dict)
+    """The server's CPU (user + system) per request or push, in microseconds, from the run's start until its events
+    are all delivered: what the events cost this process in all, a figure other processes on the same cores (the
+    load generator, Redis, the listener) disturb far less than the rate."""
+
+    def add(self, workload: str, server: str, rate: float, cpu: float) -> None:
+        self.rates.setdefault(workload, {}).setdefault(server, []).append(rate)
+        self.cpu.setdefault(workload, {}).setdefault(server, []).append(cpu)
+
+
+def measure(contenders: Sequence[Contender], digest: str, args: argparse.Namespace) -> Measures:
+    measures = Measures()
     for c in contenders:  # warm the descriptor caches and the first requests' lazy set-up
         head(f"{c.process.url}/v2/{NAME}/blobs/{digest}", 500, args.connections, args.timeout)
         pushes_per_second(c.process, 64, 8)
@@ -112,12 +127,17 @@ def measure(contenders: Sequence[Contender], digest: str, args: argparse.Namespa
     for round_ in range(args.rounds):
         order = contenders if round_ % 2 == 0 else list(reversed(contenders))
         for c in order:
+            pid = c.process.proc.pid
+            before = cpu_seconds(pid)
             report = head(f"{c.process.url}/v2/{NAME}/blobs/{digest}", args.requests, args.connections, args.timeout)
-            rates["HEAD"].setdefault(c.name, []).append(report["summary"]["requestsPerSec"])
             drained(c.process)
-            rates["push"].setdefault(c.name, []).append(pushes_per_second(c.process, args.pushes, 8))
+            cpu = (cpu_seconds(pid) - before) / args.requests * 1e6
+            measures.add("HEAD", c.name, report["summary"]["requestsPerSec"], cpu)
+            before = cpu_seconds(pid)
+            rate = pushes_per_second(c.process, args.pushes, 8)
             drained(c.process)
-    return rates
+            measures.add("push", c.name, rate, (cpu_seconds(pid) - before) / args.pushes * 1e6)
+    return measures
 
 
 def drained(process: Process, timeout: float = 120.0) -> None:
@@ -141,17 +161,22 @@ def delivered(listener: str, expected: int, timeout: float = 120.0) -> int:
     return count
 
 
-def print_table(rates: Rates, args: argparse.Namespace) -> None:
+def print_table(measures: Measures, args: argparse.Namespace) -> None:
     print(f"\n{args.rounds} interleaved rounds; HEAD: oha, {args.requests} requests, {args.connections} connections;")
     print(f"push: {args.pushes} monolithic pushes of {PUSH_SIZE} B blobs over 8 connections\n")
-    print("| workload | server | per second: median (min-max) | vs. no endpoints |")
-    print("|---|---|---:|---:|")
-    for workload, by_server in rates.items():
+    print("| workload | server | per second: median (min-max) | vs. none | server CPU per request, µs | vs. none |")
+    print("|---|---|---:|---:|---:|---:|")
+    for workload, by_server in measures.rates.items():
         base = statistics.median(by_server["none"])
+        base_cpu = statistics.median(measures.cpu[workload]["none"])
         for name, values in by_server.items():
             median = statistics.median(values)
             spread = f"{min(values):,.0f}-{max(values):,.0f}"
-            print(f"| {workload} | {name} | {median:,.0f} ({spread}) | {median / base:.2f} |")
+            cpu = statistics.median(measures.cpu[workload][name])
+            print(
+                f"| {workload} | {name} | {median:,.0f} ({spread}) | {median / base:.2f} | {cpu:,.0f} |"
+                f" {base_cpu / cpu:.2f} |"
+            )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -177,8 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             wait_for_port(port, sink, "event sink")
             contenders = start(directory, listener, redis.addr)
             digest = push_blob(contenders[0].process)
-            rates = measure(contenders, digest, args)
-            pushes = args.rounds * args.pushes // 8 * 8 + 64
+            measures = measure(contenders, digest, args)
+            pushes = args.rounds * (args.pushes // 8 * 8) + 64
             expected = 2 * 2 * (args.rounds * args.requests + 500 + pushes) + 2 * pushes  # the last: pulls ignored
             received = delivered(listener, expected)
         finally:
@@ -186,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stop(c.process.proc)
             stop(redis.proc)
             stop(sink)
-    print_table(rates, args)
+    print_table(measures, args)
     print(f"\nthe listener received {received:,} events (at least {expected:,} expected)")
     return 0
 

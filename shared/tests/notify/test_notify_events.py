@@ -145,3 +145,11 @@ def test_encoding_is_compact_json_and_the_envelope_wraps_events_unchanged() -> N
     assert first == b'{"a":1}'
     assert json.loads(envelope([first, second])) == {"events": [{"a": 1}, {"b": "é"}]}
     assert json.loads(envelope([])) == {"events": []}
+
+
+def test_records_are_written_as_the_json_encoder_writes_them() -> None:
+    from registry_core.notify.events import encode_object
+
+    fields = {"a": "plain", "b": 'quote " and \\ back', "c": "ünïcödé \u2028 \x01", "d": 42, "e": [{"x": 1}], "f": {}}
+    assert encode_object(fields) == json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    assert json.loads(encode_object(fields)) == fields

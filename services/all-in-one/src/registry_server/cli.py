@@ -14,6 +14,7 @@ from registry_core import tracing
 from registry_core.config import ConfigError, Settings, load_settings
 from registry_core.logs import configure_logging
 from registry_server import gc_command
+from registry_server.pygc import tune_for_serving
 from registry_server.tls import server_context
 
 SERVICES: dict[str, str] = {
@@ -69,6 +70,7 @@ def serve(args: argparse.Namespace) -> int:
         tracing.shutdown()
         return 2
     host, port = split_addr(settings.http.addr)
+    tune_for_serving()
     try:
         uvicorn.run(
             app,
