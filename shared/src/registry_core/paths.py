@@ -14,6 +14,10 @@ served by the other::
         ├── _uploads/<id>/startedat                                       RFC 3339 start time
         ├── _uploads/<id>/hashstates/<alg>/<offset>                       saved hash state
         └── _referrers/subjects/<alg>/<hex>/<ralg>/<rhex>/link            ours: manifests that refer to a subject
+    └── _gc/                                                              ours: online GC (docs/online-gc.md)
+        ├── claims/<unix-ns>-<uuid>                                       a writer's claim
+        ├── deleting/digests/<run>-<alg>-<hex>                            a collector's tombstone for a digest
+        └── deleting/tags/<run>-<uuid>                                    ... for a tag (repository and tag inside)
 
 The Go registry has no place for referrers. ``_referrers`` lives beside its directories: its catalog and
 garbage collector skip directories that start with ``_``, so it ignores ours.
@@ -113,3 +117,25 @@ def referrers(name: str, subject: Digest) -> str:
 
 def referrer_link(name: str, subject: Digest, referrer: Digest) -> str:
     return f"{referrers(name, subject)}/{referrer.algorithm}/{referrer.hex}/link"
+
+
+# -- online garbage collection (ours; docs/online-gc.md): claims by writers, tombstones by collectors -----------------
+GC = f"{ROOT}/_gc"
+GC_CLAIMS = f"{GC}/claims"
+GC_DELETING = f"{GC}/deleting"
+GC_DELETING_DIGESTS = f"{GC_DELETING}/digests"
+GC_DELETING_TAGS = f"{GC_DELETING}/tags"
+
+
+def gc_claim(name: str) -> str:
+    return f"{GC_CLAIMS}/{name}"
+
+
+def gc_digest_tombstone(d: Digest, run: str) -> str:
+    """Flat (no directory per digest): removing a tombstone never leaves, or races to remove, a directory."""
+    return f"{GC_DELETING_DIGESTS}/{run}-{d.algorithm}-{d.hex}"
+
+
+def gc_tag_tombstone(run: str, key: str) -> str:
+    """A file holding the repository and the tag (a repository name has ``/`` in it: it cannot be a file name)."""
+    return f"{GC_DELETING_TAGS}/{run}-{key}"

@@ -107,9 +107,24 @@ class ReadOnlySettings(_Section):
     enabled: bool = False
 
 
+class GarbageCollectSettings(_Section):
+    """Ours: online garbage collection (``docs/online-gc.md``). ``enabled`` on the writers makes them leave claims
+    (what a collector must not delete under them); on the purger it also runs a pass every ``interval`` (after
+    a random delay up to ``jitter``). Nothing younger than ``grace`` is collected; ``deleteuntagged`` also removes
+    manifests no tag reaches; ``dryrun`` only reports."""
+
+    enabled: bool = False
+    interval: PositiveDuration = timedelta(hours=1)
+    grace: PositiveDuration = timedelta(hours=1)
+    deleteuntagged: bool = False
+    dryrun: bool = False
+    jitter: Duration = timedelta(minutes=5)
+
+
 class MaintenanceSettings(_Section):
     uploadpurging: UploadPurgingSettings = Field(default_factory=UploadPurgingSettings)
     readonly: ReadOnlySettings = Field(default_factory=ReadOnlySettings)
+    garbagecollect: GarbageCollectSettings = Field(default_factory=GarbageCollectSettings)
 
 
 class TagSettings(_Section):
