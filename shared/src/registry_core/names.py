@@ -46,3 +46,31 @@ def validate_tag(tag: str) -> str:
     if not TAG_RE.fullmatch(tag):
         raise RegistryError(ErrorCode.TAG_INVALID, detail={"tag": tag}, message="invalid tag")
     return tag
+
+
+def compile_name_glob(pattern: str) -> re.Pattern[str]:
+    """A glob over repository names as a regex: ``*`` is any part of one path segment (never ``/``), ``?`` one
+    character of it, and a ``**`` segment zero or more whole segments (``team-a/**`` matches ``team-a`` itself and
+    ``team-a/x/y``; ``a/**/b`` matches ``a/b``). Use with ``fullmatch``. ``ValueError`` for a malformed pattern."""
+    if not pattern:
+        raise ValueError("must not be empty")
+    segments = pattern.split("/")
+    if "" in segments:
+        raise ValueError(f"{pattern!r} has an empty path segment (a leading, trailing or doubled '/')")
+    for segment in segments:
+        if "**" in segment and segment != "**":
+            raise ValueError(f"{pattern!r}: '**' must be a whole path segment (a/**/b), not part of {segment!r}")
+    segments = [s for i, s in enumerate(segments) if not (s == "**" and i and segments[i - 1] == "**")]
+    if segments == ["**"]:
+        return re.compile(r"[^/]+(?:/[^/]+)*")
+    regex = ""
+    slash = False  # whether the next literal segment needs a "/" before it
+    for index, segment in enumerate(segments):
+        if segment == "**":  # zero or more segments, with their slashes
+            regex += "(?:/[^/]+)*" if index else "(?:[^/]+/)*"
+            slash = bool(index)
+        else:
+            glob = "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in segment)
+            regex += ("/" if slash else "") + glob
+            slash = True
+    return re.compile(regex)

@@ -89,6 +89,8 @@ def _describe(error: ErrorDetails, environ: Mapping[str, str]) -> str:
         message = str(ctx.get("error", error["msg"]))
     elif error["type"] == "missing":
         message = "is required"
+    elif error["type"] == "extra_forbidden":  # sections that refuse unknown keys (retention rules)
+        message = "unknown key, not allowed here"
     else:
         message = error["msg"].replace("Input should be", "must be", 1)
         shown = "(hidden)" if set(loc) & _SECRET_KEYS else repr(error["input"])

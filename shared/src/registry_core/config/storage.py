@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from registry_core.config.base import (
     DRIVERS,
@@ -18,6 +19,7 @@ from registry_core.config.base import (
     _Section,
 )
 from registry_core.durations import Duration, PositiveDuration
+from registry_core.names import compile_name_glob
 
 
 class FilesystemSettings(_Section):
@@ -107,11 +109,70 @@ class ReadOnlySettings(_Section):
     enabled: bool = False
 
 
+def _name_glob(pattern: str) -> str:
+    compile_name_glob(pattern)  # raises ValueError naming what is wrong
+    return pattern
+
+
+def _not_empty_list(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must list at least one repository glob (a rule that matches nothing is a mistake)")
+    return value
+
+
+def _tag_pattern(pattern: str) -> str:
+    if not pattern:
+        raise ValueError("must not be empty")
+    return pattern
+
+
+class RetentionRule(_Section):
+    """Ours: one retention rule (``garbagecollect.retention``), applied by :mod:`registry_core.retention`.
+
+    - ``repositories`` (required, non-empty): globs over repository names; ``*`` is part of one path segment, a
+      ``**`` segment any depth (``team-a/**`` includes ``team-a`` itself).
+    - ``keeptags``: fnmatch-style patterns (``*``, ``?``, ``[...]``, case-sensitive); matching tags always stay.
+    - ``keepnewest``: of the other tags, the N most recently pushed stay, the rest are deleted; absent: all stay.
+    - ``untaggedolderthan``: manifests no kept tag reaches, pushed longer ago than this, are deleted (a referrer
+      goes with its subject, whatever its age); absent: untagged manifests stay.
+
+    Unknown keys are refused here, not just warned about: a misspelt ``keeptags`` would delete tags.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repositories: Annotated[list[Annotated[str, AfterValidator(_name_glob)]], AfterValidator(_not_empty_list)]
+    keeptags: list[Annotated[str, AfterValidator(_tag_pattern)]] = []
+    keepnewest: int | None = Field(None, ge=0)
+    untaggedolderthan: Duration | None = None
+
+    _globs: tuple[re.Pattern[str], ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _compile(self) -> RetentionRule:
+        self._globs = tuple(compile_name_glob(pattern) for pattern in self.repositories)
+        return self
+
+    def applies_to(self, repository: str) -> bool:
+        """Whether one of ``repositories`` matches ``repository`` (the whole name)."""
+        return any(glob.fullmatch(repository) for glob in self._globs)
+
+
 class GarbageCollectSettings(_Section):
     """Ours: online garbage collection (``docs/online-gc.md``). ``enabled`` on the writers makes them leave claims
     (what a collector must not delete under them); on the purger it also runs a pass every ``interval`` (after
     a random delay up to ``jitter``). Nothing younger than ``grace`` is collected; ``deleteuntagged`` also removes
-    manifests no tag reaches; ``dryrun`` only reports."""
+    manifests no tag reaches; ``dryrun`` only reports.
+
+    ``retention`` (:class:`RetentionRule`, default none): the first rule whose ``repositories`` match a repository
+    applies there; a repository no rule matches keeps everything (but what ``deleteuntagged`` removes)::
+
+        retention:
+          - repositories: ["team-a/**", "tools/*"]
+            keeptags: ["latest", "v*", "release-*"]
+            keepnewest: 10
+            untaggedolderthan: 168h
+    """
 
     enabled: bool = False
     interval: PositiveDuration = timedelta(hours=1)
@@ -119,6 +180,7 @@ class GarbageCollectSettings(_Section):
     deleteuntagged: bool = False
     dryrun: bool = False
     jitter: Duration = timedelta(minutes=5)
+    retention: list[RetentionRule] = []
 
 
 class MaintenanceSettings(_Section):
