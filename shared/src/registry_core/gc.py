@@ -119,6 +119,8 @@ class _Doomed:
     digest: Digest
     manifest: Manifest | None
     history: tuple[str, ...]
+    modified: datetime | None = None
+    """When its revision link was written."""
 
 
 @dataclass
@@ -143,6 +145,8 @@ class _Scan:
     tagged: set[Digest]
     history: dict[Digest, list[str]]
     layers: dict[Digest, datetime]
+    revised: dict[Digest, datetime]
+    """When each revision link was written."""
 
 
 Parsed = MutableMapping[Digest, Manifest]
@@ -191,7 +195,9 @@ async def _mark(
         for digest in kept:
             marked.update(references(digest, scan.revisions[digest]))
         doomed = {d: m for d, m in scan.revisions.items() if d not in kept}
-        manifests = [_Doomed(d, doomed[d], tuple(scan.history.get(d, ()))) for d in _parents_first(doomed)]
+        manifests = [
+            _Doomed(d, doomed[d], tuple(scan.history.get(d, ())), scan.revised.get(d)) for d in _parents_first(doomed)
+        ]
         garbage.append(_Garbage(name, manifests, scan.layers))
         report.repositories += 1
         report.manifests += len(scan.revisions)
@@ -231,7 +237,8 @@ async def repository_names(driver: StorageDriver) -> AsyncIterator[str]:
 async def _scan(store: BlobStore, name: str, report: GcReport, parsed: Parsed | None = None) -> _Scan:
     """One repository's revisions (read and parsed a few at a time, unless in ``parsed``), tags and layer links."""
     driver = store.driver
-    digests = list(await _linked(driver, paths.manifest_revisions(name), report))
+    revised = await _linked(driver, paths.manifest_revisions(name), report)
+    digests = list(revised)
     manifests = await bounded_map(lambda d: _read_manifest(store, name, d, report, parsed), digests)
     current: list[str] = []
     history: dict[Digest, list[str]] = {}
@@ -245,7 +252,7 @@ async def _scan(store: BlobStore, name: str, report: GcReport, parsed: Parsed | 
     targets = await bounded_map(lambda tag: read_link(driver, paths.tag_current_link(name, tag)), current)
     layers = await _linked(driver, paths.layers(name), report)
     tagged = {target for target in targets if target is not None}
-    return _Scan(dict(zip(digests, manifests, strict=True)), tagged, history, layers)
+    return _Scan(dict(zip(digests, manifests, strict=True)), tagged, history, layers, revised)
 
 
 async def _files(driver: StorageDriver, root: str) -> AsyncIterator[tuple[list[str], datetime]]:
