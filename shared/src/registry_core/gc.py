@@ -36,8 +36,9 @@ manifest or layer link. A dry run reports the same deletions and changes nothing
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from registry_core import paths
@@ -118,16 +119,24 @@ class _Doomed:
     digest: Digest
     manifest: Manifest | None
     history: tuple[str, ...]
+    modified: datetime | None = None
+    """When its revision link was written."""
 
 
 @dataclass
 class _Garbage:
     """What the mark phase found in one repository for the sweep: manifests to remove (parents first), and every
-    layer link (the sweep removes those to unmarked digests)."""
+    layer link with its modification time (the sweep removes those to unmarked digests). ``survivors`` are the
+    manifests of ``manifests`` that stay after all (a failed delete, a rescue), with what they name."""
 
     name: str
     manifests: list[_Doomed]
-    layers: list[Digest]
+    layers: dict[Digest, datetime]
+    survivors: set[Digest] = field(default_factory=set)
+
+    @property
+    def by_digest(self) -> dict[Digest, _Doomed]:
+        return {doomed.digest: doomed for doomed in self.manifests}
 
 
 @dataclass
@@ -135,7 +144,14 @@ class _Scan:
     revisions: dict[Digest, Manifest | None]
     tagged: set[Digest]
     history: dict[Digest, list[str]]
-    layers: list[Digest]
+    layers: dict[Digest, datetime]
+    revised: dict[Digest, datetime]
+    """When each revision link was written."""
+
+
+Parsed = MutableMapping[Digest, Manifest]
+"""Manifests already parsed, by digest (a manifest's content never changes for its digest): given to the mark,
+it reads and parses only the manifests it does not hold, and adds them."""
 
 
 async def collect_garbage(
@@ -167,18 +183,21 @@ async def collect_garbage(
 
 # -- mark ----------------------------------------------------------------------------------------------------------
 async def _mark(
-    driver: StorageDriver, report: GcReport, *, delete_untagged: bool
+    driver: StorageDriver, report: GcReport, *, delete_untagged: bool, parsed: Parsed | None = None
 ) -> tuple[set[Digest], list[_Garbage]]:
+    """Every repository scanned: the digests kept manifests mark, and per repository what the sweep considers."""
     marked: set[Digest] = set()
     garbage: list[_Garbage] = []
     store = BlobStore(driver)
     async for name in repository_names(driver):
-        scan = await _scan(store, name, report)
+        scan = await _scan(store, name, report, parsed)
         kept = kept_manifests(scan.revisions, scan.tagged if delete_untagged else None)
         for digest in kept:
             marked.update(references(digest, scan.revisions[digest]))
         doomed = {d: m for d, m in scan.revisions.items() if d not in kept}
-        manifests = [_Doomed(d, doomed[d], tuple(scan.history.get(d, ()))) for d in _parents_first(doomed)]
+        manifests = [
+            _Doomed(d, doomed[d], tuple(scan.history.get(d, ())), scan.revised.get(d)) for d in _parents_first(doomed)
+        ]
         garbage.append(_Garbage(name, manifests, scan.layers))
         report.repositories += 1
         report.manifests += len(scan.revisions)
@@ -215,14 +234,15 @@ async def repository_names(driver: StorageDriver) -> AsyncIterator[str]:
         pending.extend(sorted(nested, reverse=True))
 
 
-async def _scan(store: BlobStore, name: str, report: GcReport) -> _Scan:
-    """One repository's revisions (read and parsed, a few at a time), tags and layer links."""
+async def _scan(store: BlobStore, name: str, report: GcReport, parsed: Parsed | None = None) -> _Scan:
+    """One repository's revisions (read and parsed a few at a time, unless in ``parsed``), tags and layer links."""
     driver = store.driver
-    digests = await _linked_digests(driver, paths.manifest_revisions(name), report)
-    manifests = await bounded_map(lambda d: _read_manifest(store, name, d, report), digests)
+    revised = await _linked(driver, paths.manifest_revisions(name), report)
+    digests = list(revised)
+    manifests = await bounded_map(lambda d: _read_manifest(store, name, d, report, parsed), digests)
     current: list[str] = []
     history: dict[Digest, list[str]] = {}
-    async for parts in _files(driver, paths.tags(name)):
+    async for parts, _ in _files(driver, paths.tags(name)):
         match parts:
             case [tag, "current", "link"]:
                 current.append(tag)
@@ -230,27 +250,29 @@ async def _scan(store: BlobStore, name: str, report: GcReport) -> _Scan:
                 if (digest := _digest(algorithm, encoded, paths.tag_index(name, tag), report)) is not None:
                     history.setdefault(digest, []).append(tag)
     targets = await bounded_map(lambda tag: read_link(driver, paths.tag_current_link(name, tag)), current)
-    layers = await _linked_digests(driver, paths.layers(name), report)
+    layers = await _linked(driver, paths.layers(name), report)
     tagged = {target for target in targets if target is not None}
-    return _Scan(dict(zip(digests, manifests, strict=True)), tagged, history, layers)
+    return _Scan(dict(zip(digests, manifests, strict=True)), tagged, history, layers, revised)
 
 
-async def _files(driver: StorageDriver, root: str) -> AsyncIterator[list[str]]:
-    """The path segments below ``root`` of every file there; nothing if ``root`` does not exist."""
+async def _files(driver: StorageDriver, root: str) -> AsyncIterator[tuple[list[str], datetime]]:
+    """The path segments below ``root`` of every file there, with its modification time; nothing if ``root`` does
+    not exist."""
     try:
         async for info in driver.walk(root):
             if not info.is_dir:
-                yield info.path[len(root) + 1 :].split("/")
+                yield info.path[len(root) + 1 :].split("/"), info.modified
     except PathNotFoundError:
         return
 
 
-async def _linked_digests(driver: StorageDriver, root: str, report: GcReport) -> list[Digest]:
-    """The digests of the ``<alg>/<hex>/link`` files below ``root`` (layer links, manifest revisions)."""
-    found: list[Digest] = []
-    async for parts in _files(driver, root):
+async def _linked(driver: StorageDriver, root: str, report: GcReport) -> dict[Digest, datetime]:
+    """The digests of the ``<alg>/<hex>/link`` files below ``root`` (layer links, manifest revisions), with the
+    links' modification times."""
+    found: dict[Digest, datetime] = {}
+    async for parts, modified in _files(driver, root):
         if len(parts) == 3 and parts[2] == "link" and (d := _digest(parts[0], parts[1], root, report)) is not None:
-            found.append(d)
+            found[d] = modified
     return found
 
 
@@ -262,16 +284,23 @@ def _digest(algorithm: str, encoded: str, where: str, report: GcReport) -> Diges
         return None
 
 
-async def _read_manifest(store: BlobStore, name: str, digest: Digest, report: GcReport) -> Manifest | None:
+async def _read_manifest(
+    store: BlobStore, name: str, digest: Digest, report: GcReport, parsed: Parsed | None
+) -> Manifest | None:
+    if parsed is not None and (known := parsed.get(digest)) is not None:
+        return known
     try:
         payload = await store.get(digest)
     except BlobUnknownError:
         _warn(report, f"{name}@{digest}: the revision's manifest blob is missing, so it marks nothing")
         return None
     try:
-        return parse_manifest(payload, None)
+        manifest = parse_manifest(payload, None)
     except RegistryError as exc:
         raise MarkError(f"{name}@{digest} does not parse ({exc.message}): what it references is unknown") from None
+    if parsed is not None:
+        parsed[digest] = manifest
+    return manifest
 
 
 def references(digest: Digest, manifest: Manifest | None) -> Iterator[Digest]:
@@ -361,16 +390,23 @@ class _Sweep:
         self.on_delete = on_delete
 
     async def manifests(self, garbage: _Garbage) -> None:
-        by_digest = {doomed.digest: doomed for doomed in garbage.manifests}
-        survivors: set[Digest] = set()
         for doomed in garbage.manifests:
-            if doomed.digest in survivors:
-                continue
-            if not await self._delete_manifest(garbage.name, doomed):
-                stay = _closure([doomed.digest], lambda d: [n for n in _named(by_digest[d].manifest) if n in by_digest])
-                survivors |= stay
-                for digest in stay:
-                    self.marked.update(references(digest, by_digest[digest].manifest))
+            await self.manifest(garbage, doomed)
+
+    async def manifest(self, garbage: _Garbage, doomed: _Doomed) -> None:
+        """Delete one manifest of ``garbage`` (in parents-first order), unless it survives; if it cannot be
+        deleted, it survives."""
+        if doomed.digest not in garbage.survivors and not await self._delete_manifest(garbage.name, doomed):
+            self.keep(garbage, doomed.digest)
+
+    def keep(self, garbage: _Garbage, digest: Digest) -> None:
+        """A doomed manifest stays after all: so do the doomed manifests it names, and all of them mark what
+        they reference (which keeps it from the layer-link and blob phases)."""
+        by_digest = garbage.by_digest
+        stay = _closure([digest], lambda d: [n for n in _named(by_digest[d].manifest) if n in by_digest])
+        garbage.survivors |= stay
+        for kept in stay:
+            self.marked.update(references(kept, by_digest[kept].manifest))
 
     async def _delete_manifest(self, name: str, doomed: _Doomed) -> bool:
         """Its tag history entries, its referrer entry, then its revision link: the API's delete order."""
@@ -387,27 +423,39 @@ class _Sweep:
 
     async def layer_links(self, garbage: _Garbage) -> None:
         for digest in garbage.layers:
-            if digest in self.marked:
-                continue
-            deletion = Deletion(Kind.LAYER_LINK, digest, garbage.name)
-            if await self._delete(_directory(paths.layer_link(garbage.name, digest)), deletion):
-                await self._record(deletion)
-            else:
-                self.marked.add(digest)  # never a link to a blob that is gone
+            await self.layer_link(garbage.name, digest)
+
+    async def layer_link(self, name: str, digest: Digest) -> None:
+        """Delete a layer link of ``name`` unless its digest is marked."""
+        if digest in self.marked:
+            return
+        deletion = Deletion(Kind.LAYER_LINK, digest, name)
+        if await self._delete(_directory(paths.layer_link(name, digest)), deletion):
+            await self._record(deletion)
+        else:
+            self.marked.add(digest)  # never a link to a blob that is gone
 
     async def blobs(self) -> None:
-        """Every unmarked blob. They are listed first and deleted after the walk, which then never sees a tree
-        that changes under it; only the garbage is held in memory."""
+        for deletion in await self.unmarked_blobs():
+            await self.blob(deletion)
+
+    async def unmarked_blobs(self, eligible: Callable[[Digest, datetime], bool] | None = None) -> list[Deletion]:
+        """Every unmarked blob (that is ``eligible``, given its data's modification time). They are listed first
+        and deleted after the walk, which then never sees a tree that changes under it; only the garbage is held
+        in memory."""
         garbage: list[Deletion] = []
         try:
-            async for digest, size in _blobs(self.driver, self.report):
-                if digest not in self.marked:
+            async for digest, size, modified in _blobs(self.driver, self.report):
+                if digest not in self.marked and (eligible is None or eligible(digest, modified)):
                     garbage.append(Deletion(Kind.BLOB, digest, size=size))
         except _STORAGE_ERRORS as exc:
             self._fail(f"listing blobs failed, sweeping only the {len(garbage)} found so far: {exc}")
-        for deletion in garbage:
-            if await self._delete(paths.blob_dir(deletion.digest), deletion):
-                await self._record(deletion)
+        return garbage
+
+    async def blob(self, deletion: Deletion) -> None:
+        """Delete a blob's directory unless it was marked since it was listed."""
+        if deletion.digest not in self.marked and await self._delete(paths.blob_dir(deletion.digest), deletion):
+            await self._record(deletion)
 
     async def _delete(self, path: str, deletion: Deletion) -> bool:
         if self.report.dry_run:
@@ -444,8 +492,8 @@ class _Sweep:
         log.error("%s", message)
 
 
-async def _blobs(driver: StorageDriver, report: GcReport) -> AsyncIterator[tuple[Digest, int]]:
-    """Every blob in the global store: ``blobs/<alg>/<hex[:2]>/<hex>/data``, with its size."""
+async def _blobs(driver: StorageDriver, report: GcReport) -> AsyncIterator[tuple[Digest, int, datetime]]:
+    """Every blob in the global store: ``blobs/<alg>/<hex[:2]>/<hex>/data``, with its size and modification time."""
     try:
         async for info in driver.walk(paths.BLOBS):
             parts = info.path[len(paths.BLOBS) + 1 :].split("/")
@@ -453,7 +501,7 @@ async def _blobs(driver: StorageDriver, report: GcReport) -> AsyncIterator[tuple
                 continue
             digest = _digest(parts[0], parts[2], paths.BLOBS, report)
             if digest is not None and parts[1] == digest.hex[:2]:
-                yield digest, info.size
+                yield digest, info.size, info.modified
     except PathNotFoundError:
         return
 

@@ -1,6 +1,7 @@
-"""``registry garbage-collect --config FILE [--dry-run] [--delete-untagged] [--force]``.
+"""``registry garbage-collect --config FILE [--dry-run] [--delete-untagged] [--force | --online]``.
 
-Runs :func:`registry_core.gc.collect_garbage` on the storage the configuration names, prints each deletion on
+Runs :func:`registry_core.gc.collect_garbage` (or, with ``--online``, one
+:class:`registry_core.online_gc.OnlineCollector` pass) on the storage the configuration names, prints each deletion on
 stdout as it happens and a summary at the end; warnings and errors go to stderr. Exit status: 0 done, 1 errors
 (the mark phase failed and nothing was deleted, or some deletions failed), 2 invalid configuration or refused.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -17,11 +19,11 @@ from contextlib import asynccontextmanager, suppress
 from registry_core.config import ConfigError, Settings, load_settings
 from registry_core.gc import Deletion, GcReport, Kind, collect_garbage
 from registry_core.lease import RedisLease
+from registry_core.online_gc import LEASE_KEY, OnlineCollector, OnlineGcReport, StillAllowed
 from registry_core.storage.factory import create_driver
 from registry_core.web.caches import create_descriptor_cache, redis_options, redis_url
 
 COMMAND = "garbage-collect"
-LEASE_KEY = "registry::gc::lease"
 LEASE_TTL = 60.0
 """Seconds; renewed every third of it while the collection runs, so a crashed run frees it within a minute."""
 
@@ -41,6 +43,12 @@ never run at once. --dry-run only reports, and needs neither.
 
 A registry with an in-memory descriptor cache may still describe deleted blobs until restarted: restart it
 afterwards. A Redis or remote cache is cleared of what is deleted.
+
+With --online it runs beside serving registries instead (docs/online-gc.md): one pass of the online collector
+the purgers run, which collects only what is older than storage.maintenance.garbagecollect.grace and checks
+the claims writers leave before it deletes. The writers leave claims only when their configuration sets
+storage.maintenance.garbagecollect.enabled: true, so --online refuses to run unless this configuration sets it
+too (the same configuration as the serving registries). It takes the same Redis lease as the purgers' passes.
 """
 
 REFUSAL = """\
@@ -49,6 +57,12 @@ Garbage collection must run while nothing writes to the storage: a blob pushed w
 referenced by a manifest, so it would be deleted and the image being pushed left broken. Either restart every \
 registry process on this storage with storage.maintenance.readonly.enabled: true and run this command with that \
 configuration, or stop them all and pass --force. --dry-run only reports and needs neither."""
+
+ONLINE_REFUSAL = """\
+registry garbage-collect: refusing to run online: storage.maintenance.garbagecollect.enabled is not true in \
+{config}. Online collection is safe only if every registry writing to this storage leaves claims for what it is \
+about to reference, which it does only with storage.maintenance.garbagecollect.enabled: true: set it in the \
+serving registries' configuration (restart them) and in the one given here."""
 
 log = logging.getLogger("registry.gc")
 
@@ -65,7 +79,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "-m", "--delete-untagged", action="store_true", help="also delete manifests no tag reaches, and their blobs"
     )
-    p.add_argument("--force", action="store_true", help="run even if the configuration is not read-only")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--force", action="store_true", help="run even if the configuration is not read-only")
+    mode.add_argument(
+        "--online", action="store_true", help="one online pass beside serving registries (garbagecollect.enabled)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,11 +92,17 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"registry garbage-collect: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    if not (args.dry_run or args.force or settings.storage.maintenance.readonly.enabled):
+    if args.online:
+        if not settings.storage.maintenance.garbagecollect.enabled:
+            print(ONLINE_REFUSAL.format(config=args.config), file=sys.stderr)
+            return 2
+    elif not (args.dry_run or args.force or settings.storage.maintenance.readonly.enabled):
         print(REFUSAL.format(config=args.config), file=sys.stderr)
         return 2
     _configure_logging(settings.log.level)
-    return asyncio.run(_collect(settings, dry_run=args.dry_run, delete_untagged=args.delete_untagged))
+    return asyncio.run(
+        _collect(settings, dry_run=args.dry_run, delete_untagged=args.delete_untagged, online=args.online)
+    )
 
 
 def _configure_logging(level: str) -> None:
@@ -90,25 +114,36 @@ def _configure_logging(level: str) -> None:
     )
 
 
-async def _collect(settings: Settings, *, dry_run: bool, delete_untagged: bool) -> int:
+async def _collect(settings: Settings, *, dry_run: bool, delete_untagged: bool, online: bool = False) -> int:
     driver = create_driver(settings.storage)
     descriptors = None if dry_run else create_descriptor_cache(settings)
     try:
-        async with _exclusive(settings, needed=not dry_run) as granted:
-            if not granted:
+        async with _exclusive(settings, needed=not dry_run) as lease:
+            if lease is None:
                 print(
                     f"registry garbage-collect: another garbage collection holds the lease {LEASE_KEY} in Redis"
                     f" ({settings.redis.addr}), or Redis is unreachable: not running",
                     file=sys.stderr,
                 )
                 return 2
-            report = await collect_garbage(
-                driver,
-                delete_untagged=delete_untagged,
-                dry_run=dry_run,
-                descriptors=descriptors,
-                on_delete=lambda d: _print_deletion(d, dry_run=dry_run),
-            )
+            on_delete = functools.partial(_print_deletion, dry_run=dry_run)
+            if online:
+                collector = OnlineCollector(
+                    driver,
+                    descriptors,
+                    grace=settings.storage.maintenance.garbagecollect.grace,
+                    delete_untagged=delete_untagged,
+                    dry_run=dry_run,
+                )
+                report: GcReport = await collector.run(lease, on_delete)
+            else:
+                report = await collect_garbage(
+                    driver,
+                    delete_untagged=delete_untagged,
+                    dry_run=dry_run,
+                    descriptors=descriptors,
+                    on_delete=on_delete,
+                )
     finally:
         await _close(descriptors)
         await driver.aclose()
@@ -117,10 +152,11 @@ async def _collect(settings: Settings, *, dry_run: bool, delete_untagged: bool) 
 
 
 @asynccontextmanager
-async def _exclusive(settings: Settings, *, needed: bool) -> AsyncIterator[bool]:
-    """Hold the GC lease while the body runs (when ``needed`` and Redis is configured); yields whether granted."""
+async def _exclusive(settings: Settings, *, needed: bool) -> AsyncIterator[StillAllowed | None]:
+    """Hold the GC lease while the body runs (when ``needed`` and Redis is configured). Yields None if not granted,
+    else whether the lease is still held (renewing it; always True without a lease)."""
     if not needed or not settings.redis.addr:
-        yield True
+        yield _always
         return
     import redis.asyncio as aioredis
 
@@ -128,11 +164,11 @@ async def _exclusive(settings: Settings, *, needed: bool) -> AsyncIterator[bool]
     lease = RedisLease(client, LEASE_KEY, LEASE_TTL)
     try:
         if not await lease.acquire():
-            yield False
+            yield None
             return
         renewer = asyncio.create_task(_keep_renewed(lease))
         try:
-            yield True
+            yield lease.acquire
         finally:
             renewer.cancel()
             with suppress(asyncio.CancelledError):
@@ -140,6 +176,10 @@ async def _exclusive(settings: Settings, *, needed: bool) -> AsyncIterator[bool]
             await lease.release()
     finally:
         await client.aclose()
+
+
+async def _always() -> bool:
+    return True
 
 
 async def _keep_renewed(lease: RedisLease) -> None:
@@ -176,6 +216,10 @@ def summary(report: GcReport) -> str:
         done = f"dry run: would delete {counts}, reclaiming {report.bytes_freed} bytes"
     else:
         done = f"deleted {counts}: {report.bytes_freed} bytes reclaimed"
+    if isinstance(report, OnlineGcReport):
+        done += f"; {_plural(report.rescued, 'candidate')} rescued by claims" + (
+            ", stopped: the lease was lost" if report.stopped else ""
+        )
     return f"{marked}\n{done}" + (f"; {errors} (see above)" if report.errors else "")
 
 

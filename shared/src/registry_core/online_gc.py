@@ -1,0 +1,302 @@
+"""Online garbage collection: one collector pass beside serving writers, as ``docs/online-gc.md`` ("A collector
+pass") describes, built from :mod:`registry_core.gc`'s mark and sweep.
+
+1. **Recover**: the digest tombstones found at the start are an earlier run's (this run's id is new): after the
+   mark, their digests go through the sweep first (a grace check, the claims, then deletion if still garbage),
+   then those tombstones are removed.
+2. **Mark** at ``T0`` with :func:`registry_core.gc._mark`, reusing the collector's parsed manifests.
+3. **Candidates**: manifests not kept (``delete_untagged``) whose revision link is older than ``grace``; layer
+   links to unmarked digests older than ``grace``; unmarked blobs whose data is older than ``grace`` and that no
+   layer link younger than ``grace`` names. Nothing under ``_uploads/`` is looked at.
+4. **Sweep** in batches (manifests, then layer links, then blobs): tombstones written, claims read, what a claim
+   names rescued (all of the batch if a claim cannot be read), the rest deleted as the offline sweep does, the
+   tombstones removed. ``still_allowed`` (the lease) is asked before each batch and before its deletions: when
+   it says no, the pass stops and leaves the batch's tombstones to the next run's recovery.
+5. Claims older than ``T0 - grace / 2`` are removed.
+
+A dry run reads, reports what it would delete, and writes nothing (no tombstone either).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from registry_core import gc_protocol, paths
+from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
+from registry_core.digest import Digest
+from registry_core.gc import (
+    _STORAGE_ERRORS,
+    Deletion,
+    GcReport,
+    Kind,
+    MarkError,
+    OnDelete,
+    Parsed,
+    _Doomed,
+    _Garbage,
+    _mark,
+    _Sweep,
+)
+from registry_core.storage.driver import PathNotFoundError, StorageDriver
+
+log = logging.getLogger("registry.gc")
+
+LEASE_KEY = "registry::gc::lease"
+"""The Redis lease every collector (the purgers' loop, ``registry garbage-collect``) takes: one pass at a time."""
+BATCH = 100
+"""Candidates tombstoned, checked against the claims and deleted together."""
+
+StillAllowed = Callable[[], Awaitable[bool]]
+T = TypeVar("T")
+
+
+@dataclass
+class OnlineGcReport(GcReport):
+    """A :class:`GcReport` and what is particular to an online pass."""
+
+    rescued: int = 0
+    """Candidates a writer's claim named (or all of a batch when a claim could not be read): kept."""
+    recovered: int = 0
+    """Tombstones of earlier runs found at the start and finished."""
+    claims_removed: int = 0
+    stopped: bool = False
+    """``still_allowed`` said no: the pass stopped before its end."""
+    duration: float = 0.0
+    """Seconds."""
+
+
+async def _always() -> bool:
+    return True
+
+
+class OnlineCollector:
+    """Online passes over one storage (see the module docstring).
+
+    It keeps every manifest it parsed, by digest, for the life of the process: a manifest's content never changes
+    for its digest, so a long-running collector (the purger) reads and parses each manifest once, and a pass
+    costs the listings plus the new manifests. The cache lives in this process, not in Redis: only the lease
+    holder uses it, it is rebuilt for free by the next pass of whichever process takes over, and Redis is needed
+    for nothing here but the lease.
+    """
+
+    def __init__(
+        self,
+        driver: StorageDriver,
+        descriptors: BlobDescriptorCacheProvider | None = None,
+        *,
+        grace: timedelta,
+        delete_untagged: bool = False,
+        dry_run: bool = False,
+        batch: int = BATCH,
+    ) -> None:
+        self.driver = driver
+        self.descriptors = descriptors
+        self.grace = grace
+        self.delete_untagged = delete_untagged
+        self.dry_run = dry_run
+        self.batch = batch
+        self.parsed: Parsed = {}
+
+    async def run(self, still_allowed: StillAllowed = _always, on_delete: OnDelete | None = None) -> OnlineGcReport:
+        """One pass; ``on_delete`` is called for each deletion (or, in a dry run, each that would happen)."""
+        started = time.monotonic()
+        report = OnlineGcReport(dry_run=self.dry_run)
+        try:
+            await _Pass(self, report, still_allowed, on_delete).run()
+        finally:
+            report.duration = time.monotonic() - started
+        return report
+
+
+class _Pass:
+    def __init__(
+        self,
+        collector: OnlineCollector,
+        report: OnlineGcReport,
+        still_allowed: StillAllowed,
+        on_delete: OnDelete | None,
+    ) -> None:
+        self.collector = collector
+        self.driver = collector.driver
+        self.report = report
+        self.still_allowed = still_allowed
+        self.on_delete = on_delete
+        self.run_id = gc_protocol.new_run_id()
+        self.marked: set[Digest] = set()
+
+    def _deleted(self, deletion: Deletion) -> None:
+        log.info("%s %s", "would delete" if self.report.dry_run else "deleted", deletion)
+        if self.on_delete is not None:
+            self.on_delete(deletion)
+
+    async def run(self) -> None:
+        report, grace = self.report, self.collector.grace
+        t0, t0_ns = datetime.now(UTC), time.time_ns()
+        self.cutoff = t0 - grace
+        try:
+            old = await gc_protocol.read_tombstones(self.driver)
+            self.marked, garbage = await _mark(
+                self.driver, report, delete_untagged=self.collector.delete_untagged, parsed=self.collector.parsed
+            )
+        except (MarkError, *_STORAGE_ERRORS) as exc:
+            report.aborted = True
+            report.errors.append(f"mark phase failed, nothing deleted: {exc}")
+            log.error("%s", report.errors[-1])
+            return
+        self.sweep = _Sweep(self.driver, report, self.marked, self.collector.descriptors, self._deleted)
+        for repository in garbage:  # young manifests stay, with what they reference
+            for doomed in repository.manifests:
+                if doomed.modified is None or doomed.modified > self.cutoff:
+                    self.sweep.keep(repository, doomed.digest)
+        self.young = {d for g in garbage for d, modified in g.layers.items() if modified > self.cutoff}
+
+        recovering = set(old.digests)
+        if recovering:
+            if not await self._phases(garbage, lambda d: d in recovering, recovering):
+                return
+            if not report.dry_run:
+                await gc_protocol.remove_tombstones(self.driver, old.paths)
+            report.recovered = len(old.paths)
+        if not await self._phases(garbage, lambda d: d not in recovering, None):
+            return
+        if not report.dry_run:
+            cutoff_ns = t0_ns - int(grace.total_seconds() * 1e9) // 2
+            with contextlib.suppress(*_STORAGE_ERRORS):
+                report.claims_removed = await gc_protocol.remove_claims_before(self.driver, cutoff_ns)
+
+    async def _phases(
+        self, garbage: Sequence[_Garbage], select: Callable[[Digest], bool], only: Collection[Digest] | None
+    ) -> bool:
+        """The sweep's three phases over the candidates ``select`` admits; False when the pass stopped. ``only``:
+        the blobs to look at (stat each), else all (a walk)."""
+        manifests = [(g, doomed) for g in garbage for doomed in g.manifests if select(doomed.digest)]
+        if not await self._batches(
+            manifests,
+            lambda item: item[1].digest,
+            lambda item: item[1].digest not in item[0].survivors,
+            self._manifest,
+            self._keep_manifest,
+        ):
+            return False
+        links = [
+            (g.name, d) for g in garbage for d, modified in g.layers.items() if select(d) and modified <= self.cutoff
+        ]
+        if not await self._batches(
+            links, lambda item: item[1], lambda item: item[1] not in self.marked, self._layer_link, self._keep_link
+        ):
+            return False
+        blobs = [d for d in await self._blobs(only) if select(d.digest)]
+        return await self._batches(
+            blobs,
+            lambda item: item.digest,
+            lambda item: item.digest not in self.marked,
+            self.sweep.blob,
+            self._keep_blob,
+        )
+
+    async def _manifest(self, item: tuple[_Garbage, _Doomed]) -> None:
+        await self.sweep.manifest(*item)
+
+    def _keep_manifest(self, item: tuple[_Garbage, _Doomed]) -> None:
+        self.sweep.keep(item[0], item[1].digest)
+
+    async def _layer_link(self, item: tuple[str, Digest]) -> None:
+        await self.sweep.layer_link(*item)
+
+    def _keep_link(self, item: tuple[str, Digest]) -> None:
+        self.marked.add(item[1])
+
+    def _keep_blob(self, item: Deletion) -> None:
+        self.marked.add(item.digest)
+
+    async def _blobs(self, only: Collection[Digest] | None) -> list[Deletion]:
+        """Unmarked blobs older than grace that no young layer link names."""
+
+        def eligible(digest: Digest, modified: datetime) -> bool:
+            return modified <= self.cutoff and digest not in self.young
+
+        if only is None:
+            return await self.sweep.unmarked_blobs(eligible)
+        found = []
+        for digest in only:
+            if digest in self.marked:
+                continue
+            try:
+                info = await self.driver.stat(paths.blob_data(digest))
+            except PathNotFoundError:
+                continue
+            except _STORAGE_ERRORS as exc:
+                self.sweep._fail(f"stat of blob {digest} failed, it stays: {exc}")
+                continue
+            if eligible(digest, info.modified):
+                found.append(Deletion(Kind.BLOB, digest, size=info.size))
+        return found
+
+    async def _batches(
+        self,
+        items: list[T],
+        digest_of: Callable[[T], Digest],
+        pending: Callable[[T], bool],
+        delete: Callable[[T], Awaitable[None]],
+        keep: Callable[[T], None],
+    ) -> bool:
+        """Sweep ``items`` a batch at a time (those still ``pending``: a rescue keeps later ones); ``keep`` rescues
+        one. False when the pass stopped."""
+        for start in range(0, len(items), self.collector.batch):
+            batch = [item for item in items[start : start + self.collector.batch] if pending(item)]
+            if batch and not await self._batch(batch, digest_of, delete, keep):
+                self.report.stopped = True
+                log.warning("online gc: the lease is lost, stopping (the next run finishes what is tombstoned)")
+                return False
+        return True
+
+    async def _batch(
+        self,
+        batch: list[T],
+        digest_of: Callable[[T], Digest],
+        delete: Callable[[T], Awaitable[None]],
+        keep: Callable[[T], None],
+    ) -> bool:
+        if not await self.still_allowed():
+            return False
+        digests = {digest_of(item) for item in batch}
+        tombstones = {d: paths.gc_digest_tombstone(d, self.run_id) for d in digests}
+        try:
+            if not self.report.dry_run:
+                await gc_protocol.write_tombstones(self.driver, self.run_id, digests)
+            claims = await gc_protocol.read_claims(self.driver)
+        except _STORAGE_ERRORS as exc:
+            self.sweep._fail(f"tombstoning or reading claims failed, {len(digests)} candidates kept: {exc}")
+            await self._untombstone(tombstones.values())
+            return True
+        if claims.unreadable:
+            log.warning("online gc: unreadable claims %s: the batch of %d is kept", claims.unreadable, len(digests))
+            rescued = digests
+        else:
+            rescued = digests & claims.digests
+        for item in batch:
+            if digest_of(item) in rescued:
+                keep(item)
+        self.report.rescued += len(rescued)
+        await self._untombstone(tombstones[d] for d in rescued)
+        if not rescued >= digests and not await self.still_allowed():
+            return False
+        for item in batch:
+            if digest_of(item) not in rescued:
+                await delete(item)
+        await self._untombstone(tombstones[d] for d in digests - rescued)
+        return True
+
+    async def _untombstone(self, written: Iterable[str]) -> None:
+        if self.report.dry_run:
+            return
+        try:
+            await gc_protocol.remove_tombstones(self.driver, list(written))
+        except _STORAGE_ERRORS as exc:
+            self.sweep._fail(f"removing tombstones failed (the next run removes them): {exc}")

@@ -1,0 +1,191 @@
+"""OnlineCollector over real drivers: the offline results where nothing writes, plus grace, claims (rescues),
+tombstones of dead runs (recovery), a lease lost midway (``still_allowed``), dry runs and old claims."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+import test_gc
+
+from registry_core import gc_protocol as gp
+from registry_core import paths
+from registry_core.blobs.cache import InMemoryDescriptorCache
+from registry_core.blobs.interfaces import BlobUnknownError
+from registry_core.digest import Digest
+from registry_core.gc import Kind
+from registry_core.online_gc import OnlineCollector, OnlineGcReport
+from registry_core.storage.base import CheckedDriver
+from registry_core.storage.driver import StorageDriver
+
+driver, cache, registry, push = test_gc.driver, test_gc.cache, test_gc.registry, test_gc.push  # the fixtures
+REPO, Pusher, blobs_present, deleted = test_gc.REPO, test_gc.Pusher, test_gc.blobs_present, test_gc.deleted
+exists, files = test_gc.exists, test_gc.files
+
+NOW = timedelta(0)
+"""A grace of nothing: everything written before the pass is old enough."""
+
+
+def collector(driver: StorageDriver, **options: object) -> OnlineCollector:
+    return OnlineCollector(driver, **{"grace": NOW, **options})  # type: ignore[arg-type]
+
+
+async def tombstones(driver: StorageDriver) -> set[str]:
+    return set((await gp.read_tombstones(driver)).paths)
+
+
+async def test_an_old_orphan_goes_a_young_one_and_everything_referenced_stay(
+    driver: CheckedDriver, push: Pusher
+) -> None:
+    image = await push.image(REPO, "a", tag="v1")
+    old = await push.blob(REPO, b"old orphan")
+    await asyncio.sleep(1.1)
+    young = await push.blob(REPO, b"young orphan")
+
+    report = await collector(driver, grace=timedelta(seconds=1)).run()
+
+    assert (report.errors, report.aborted, report.stopped) == ([], False, False)
+    assert deleted(report, Kind.BLOB) == deleted(report, Kind.LAYER_LINK) == {old}
+    assert report.bytes_freed == len(b"old orphan")
+    assert await blobs_present(driver, image.blobs | {old, young}) == image.blobs | {young}
+    assert await exists(driver, paths.layer_link(REPO, young))
+    assert await tombstones(driver) == set()
+
+
+async def test_delete_untagged_removes_the_manifest_then_its_own_layers(driver: CheckedDriver, push: Pusher) -> None:
+    shared = b"shared layer"
+    tagged = await push.image(REPO, "tagged", tag="v1", layers=[shared])
+    untagged = await push.image(REPO, "untagged", layers=[shared, b"untagged's own"])
+
+    assert (await collector(driver).run()).deleted == []
+    report = await collector(driver, delete_untagged=True, batch=2).run()
+
+    assert deleted(report, Kind.MANIFEST) == {untagged.digest}
+    assert deleted(report, Kind.BLOB) == untagged.blobs - tagged.blobs
+    assert await blobs_present(driver, tagged.blobs | untagged.blobs) == tagged.blobs
+    assert not await exists(driver, paths.manifest_revision_link(REPO, untagged.digest))
+
+
+async def test_a_young_untagged_manifest_stays_with_its_layers(driver: CheckedDriver, push: Pusher) -> None:
+    untagged = await push.image(REPO, "just pushed, its index comes next")
+    report = await collector(driver, grace=timedelta(hours=1), delete_untagged=True).run()
+    assert report.deleted == []
+    assert await blobs_present(driver, untagged.blobs) == untagged.blobs
+
+
+async def test_a_claim_rescues_what_it_names(driver: CheckedDriver, push: Pusher) -> None:
+    claimed, unclaimed = await push.blob(REPO, b"claimed"), await push.blob(REPO, b"unclaimed")
+    await gp.write_claim(driver, REPO, [claimed])
+
+    report = await collector(driver).run()
+
+    assert deleted(report, Kind.BLOB) == {unclaimed} and report.rescued == 1
+    assert await blobs_present(driver, {claimed, unclaimed}) == {claimed}
+    assert await exists(driver, paths.layer_link(REPO, claimed))
+    assert await tombstones(driver) == set()
+
+
+async def test_a_claim_on_an_untagged_manifest_keeps_it_and_what_it_references(
+    driver: CheckedDriver, push: Pusher
+) -> None:
+    untagged = await push.image(REPO, "being tagged again")
+    await gp.write_claim(driver, REPO, [untagged.digest], ["v2"])
+
+    report = await collector(driver, delete_untagged=True).run()
+
+    assert report.deleted == [] and report.rescued == 1
+    assert await blobs_present(driver, untagged.blobs) == untagged.blobs
+
+
+async def test_an_unreadable_claim_rescues_the_whole_batch(driver: CheckedDriver, push: Pusher) -> None:
+    orphans = {await push.blob(REPO, f"orphan {i}".encode()) for i in range(3)}
+    await driver.put_content(paths.gc_claim("1-broken"), b"{not json")
+
+    report = await collector(driver).run()
+
+    assert report.deleted == [] and report.rescued == 3  # the three layer links; their blobs are then marked
+    assert await blobs_present(driver, orphans) == orphans
+
+
+async def test_a_dead_runs_tombstones_are_finished(driver: CheckedDriver, push: Pusher) -> None:
+    image = await push.image(REPO, "kept", tag="v1")
+    garbage = await push.blob(REPO, b"confirmed garbage")
+    claimed = await push.blob(REPO, b"claimed since")
+    config = next(d for d in image.blobs if d != image.digest)
+    await gp.write_tombstones(driver, "deadrun", [garbage, claimed, config])
+    await gp.write_claim(driver, REPO, [claimed])
+
+    report = await collector(driver).run()
+
+    assert report.recovered == 3 and report.rescued == 1
+    assert deleted(report, Kind.BLOB) == {garbage}
+    assert await blobs_present(driver, image.blobs | {garbage, claimed}) == image.blobs | {claimed}
+    assert await tombstones(driver) == set()
+
+
+async def test_a_lost_lease_stops_the_pass_and_the_next_one_finishes(driver: CheckedDriver, push: Pusher) -> None:
+    orphans = {await push.blob(REPO, f"orphan {i}".encode()) for i in range(5)}
+    answers = iter([True, True, False])  # the first batch (before it, before its deletions), then no more
+
+    async def still_allowed() -> bool:
+        return next(answers, False)
+
+    first = await collector(driver, batch=2).run(still_allowed)
+
+    assert first.stopped and first.count(Kind.LAYER_LINK) == 2 and first.count(Kind.BLOB) == 0
+    assert await blobs_present(driver, orphans) == orphans
+    assert await tombstones(driver) == set()  # stopped before the second batch: nothing tombstoned
+
+    answers = iter([True, False])  # allowed to tombstone, no longer allowed to delete
+    second = await collector(driver, batch=2).run(still_allowed)
+    assert second.stopped and second.deleted == [] and len(await tombstones(driver)) == 2  # left for recovery
+
+    third = await collector(driver, batch=2).run()
+    assert not third.stopped and third.recovered == 2
+    assert deleted(third, Kind.BLOB) == orphans and await blobs_present(driver, orphans) == set()
+    assert await tombstones(driver) == set()
+
+
+async def test_a_dry_run_writes_nothing(driver: CheckedDriver, push: Pusher) -> None:
+    await push.image(REPO, "kept", tag="v1")
+    await push.image(REPO, "untagged")
+    await push.blob(REPO, b"orphan")
+    await gp.write_claim(driver, REPO, [])  # old enough to be removed by a real pass
+    before = await files(driver)
+
+    dry = await collector(driver, delete_untagged=True, dry_run=True).run()
+
+    assert await files(driver) == before
+    assert dry.count(Kind.MANIFEST) == 1 and dry.count(Kind.BLOB) == 5 and dry.claims_removed == 0
+    real = await collector(driver, delete_untagged=True).run()
+    assert sorted(map(str, real.deleted)) == sorted(map(str, dry.deleted))
+
+
+async def test_old_claims_are_removed_young_ones_stay(driver: CheckedDriver) -> None:
+    old = await gp.write_claim(driver, REPO, [Digest.from_bytes(b"x")])
+    await asyncio.sleep(1.1)
+    young = await gp.write_claim(driver, REPO, [Digest.from_bytes(b"y")])
+
+    report = await collector(driver, grace=timedelta(seconds=2)).run()  # removes those older than T0 - 1 s
+
+    assert report.claims_removed == 1
+    assert [c.name for c in (await gp.read_claims(driver)).claims] == [young.name]
+    assert old.name != young.name
+
+
+async def test_the_descriptor_cache_forgets_and_manifests_are_parsed_once(
+    driver: CheckedDriver, push: Pusher, cache: InMemoryDescriptorCache
+) -> None:
+    image = await push.image(REPO, "kept", tag="v1")
+    orphan = await push.blob(REPO, b"orphan")
+    gc = OnlineCollector(driver, cache, grace=NOW)
+
+    first: OnlineGcReport = await gc.run()
+
+    assert deleted(first, Kind.BLOB) == {orphan} and set(gc.parsed) == {image.digest}
+    with pytest.raises(BlobUnknownError):
+        await cache.stat(orphan)
+    parsed = gc.parsed[image.digest]
+    await gc.run()
+    assert gc.parsed[image.digest] is parsed
