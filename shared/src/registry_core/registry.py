@@ -14,6 +14,7 @@ from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
 from registry_core.blobs.linked import LinkedBlobStore, LinkPath
 from registry_core.blobs.store import BlobStore
 from registry_core.blobs.writer import DEFAULT_IDLE_TIMEOUT, BlobUploads, UploadHashers
+from registry_core.gc_guard import GcGuard
 from registry_core.manifests.concurrency import DEFAULT_LIMIT
 from registry_core.names import validate_name
 from registry_core.storage.driver import StorageDriver
@@ -31,6 +32,8 @@ class Registry:
         blob_max_age: ``Cache-Control: max-age`` of blob responses, in seconds.
         tag_concurrency: tag links read at once when looking up a manifest's tags (``storage.tag.concurrencylimit``).
         upload_idle_timeout: seconds after which an unused upload's live hasher is dropped (see ``writer``).
+        gc_grace: online garbage collection's ``grace`` in seconds when it is enabled (writes then leave claims
+            and respect tombstones through ``gc_guard``, see :mod:`registry_core.gc_guard`); None when it is not.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class Registry:
         blob_max_age: int = DEFAULT_BLOB_MAX_AGE,
         upload_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         tag_concurrency: int = DEFAULT_LIMIT,
+        gc_grace: float | None = None,
     ) -> None:
         self.driver = driver
         self.descriptors = descriptors
@@ -55,6 +59,7 @@ class Registry:
         self.blob_store = BlobStore(driver)
         self.cache_stats = CacheStats()
         self.upload_hashers = UploadHashers(upload_idle_timeout)
+        self.gc_guard = None if gc_grace is None else GcGuard(driver, gc_grace)
 
     def repository(self, name: str) -> Repository:
         """The repository ``name`` (validated: ``NAME_INVALID``). Touches no storage."""
@@ -68,7 +73,14 @@ class Registry:
         revisions) go uncached or bring a cache scope of their own.
         """
         cache = self.descriptors.repository(name) if cached else None
-        return LinkedBlobStore(name, self.blob_store, link_path=link_path, cache=cache, cache_stats=self.cache_stats)
+        return LinkedBlobStore(
+            name,
+            self.blob_store,
+            link_path=link_path,
+            cache=cache,
+            cache_stats=self.cache_stats,
+            gc_guard=self.gc_guard,
+        )
 
 
 class Repository:

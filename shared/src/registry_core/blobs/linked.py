@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from registry_core import paths
 from registry_core.blobs.cache import CachedBlobStatter, CacheStats
@@ -21,6 +21,9 @@ from registry_core.blobs.store import BlobStore
 from registry_core.descriptor import DEFAULT_MEDIA_TYPE, Descriptor
 from registry_core.digest import Digest
 from registry_core.storage.driver import PathNotFoundError
+
+if TYPE_CHECKING:
+    from registry_core.gc_guard import GcGuard
 
 log = logging.getLogger("registry.blobs")
 
@@ -53,6 +56,9 @@ class LinkedBlobStore:
 
     ``reader`` and ``url_for`` take a descriptor obtained from :meth:`stat` of this store: the stat is the
     access check, opening is a path computation (as in the Go registry).
+
+    ``gc_guard`` (online garbage collection enabled) makes :meth:`mount` and upload commits claim what they link
+    (see :mod:`registry_core.gc_guard`); None changes nothing.
     """
 
     def __init__(
@@ -63,10 +69,12 @@ class LinkedBlobStore:
         link_path: LinkPath = paths.layer_link,
         cache: BlobDescriptorService | None = None,
         cache_stats: CacheStats | None = None,
+        gc_guard: GcGuard | None = None,
     ) -> None:
         self.name = name
         self.store = store
         self.link_path = link_path
+        self.gc_guard = gc_guard
         self._links = LinkedBlobStatter(store, name, link_path)
         self._cached = None if cache is None else CachedBlobStatter(cache, self._links, cache_stats)
         self._statter: BlobStatter = self._links if self._cached is None else self._cached
@@ -112,14 +120,28 @@ class LinkedBlobStore:
     async def mount(self, digest: Digest, from_repository: str) -> Descriptor:
         """Link the blob ``from_repository`` has linked, without copying; ``BlobUnknownError`` if it has not.
 
-        The source is checked in storage, not in the cache: this is a write path.
+        The source is checked in storage, not in the cache: this is a write path. With a ``gc_guard``, the mount
+        is claimed first, and a blob being garbage collected is not mounted (``BlobUnknownError``).
         """
-        descriptor = await LinkedBlobStatter(self.store, from_repository, self.link_path).stat(digest)
+        if self.gc_guard is None:
+            descriptor = await LinkedBlobStatter(self.store, from_repository, self.link_path).stat(digest)
+            await self._write_link(descriptor)
+            return descriptor
+        write = await self.gc_guard.begin_mount(self.name, digest)
+        try:
+            descriptor = await LinkedBlobStatter(self.store, from_repository, self.link_path).stat(digest)
+        except BlobUnknownError:
+            await write.abandon()
+            raise
+        write.check_deadline()
         await self._write_link(descriptor)
         return descriptor
 
     async def _write_link(self, descriptor: Descriptor) -> None:
-        """Write the link, then fill the cache with the generation read before: a racing unlink wins."""
+        """Write the link, then fill the cache with the generation read before: a racing unlink wins.
+
+        The link is written even when it exists: its fresh modification time is what tells online garbage
+        collection that an old blob was just committed or mounted again (young)."""
         generation = None if self._cached is None else await self._cached.generation()
         path = self.link_path(self.name, descriptor.digest)
         await self.store.driver.put_content(path, str(descriptor.digest).encode())

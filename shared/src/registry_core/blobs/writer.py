@@ -4,7 +4,8 @@ Bytes stream from the request to the driver writer of ``_uploads/<id>/data``, ch
 blob in memory. They become a blob only in :meth:`BlobUpload.commit`, in this order: append the last chunk
 and ``FileWriter.commit()`` (fsync), verify the digest, ingest into the global store (a move), link in the
 repository (which also fills the descriptor cache), remove the upload directory. A digest mismatch discards
-the upload, as the Go registry does.
+the upload, as the Go registry does. With online garbage collection enabled, the ingest is preceded by a claim
+of the blob (and a wait while a collector is deleting it: :mod:`registry_core.gc_guard`).
 
 Fast digests (DESIGN §6): :class:`UploadHashers` keeps, per upload, the live ``hashlib`` object and the number
 of bytes it has seen, so committing never reads the bytes back in the common case (every request of an upload
@@ -190,8 +191,15 @@ class BlobUpload:
                 await writer.close()  # keep what arrived, so the client may retry; no-op after a failed commit
                 raise
             descriptor = await self._verify(live, expected, writer.size)
-            await self._linked.store.ingest(self._data, descriptor)
-            await self._linked.link(descriptor)
+            guard = self._linked.gc_guard
+            if guard is None:
+                await self._linked.store.ingest(self._data, descriptor)
+                await self._linked.link(descriptor)
+            else:  # online GC: claim the blob, wait out its tombstone, then commit as if it were new
+                write = await guard.begin_blob_commit(self.name, descriptor.digest)
+                await self._linked.store.ingest(self._data, descriptor)
+                write.check_deadline()
+                await self._linked.link(descriptor)
             await self._remove(live)
             return descriptor
 

@@ -9,6 +9,10 @@ Order keeps every reference valid whatever point a crash stops at (DESIGN §5):
 - put: verify the referenced blobs and child manifests are present -> blob -> revision link -> referrer entry
   -> tags (each: history entry, then current link);
 - delete by digest: tags pointing at it -> referrer entry -> revision link (the bytes stay for GC).
+
+With online garbage collection enabled (``gc_guard``), a put first claims its digest, references and tags and
+checks the collectors' tombstones (:mod:`registry_core.gc_guard`), verifies in storage (``blobs`` is then an
+uncached statter), and checks its claim's deadline before each link write.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from registry_core.blobs.store import BlobStore
 from registry_core.descriptor import Descriptor
 from registry_core.digest import Digest
 from registry_core.errors import ErrorCode, RegistryError
+from registry_core.gc_guard import GcGuard, GuardedWrite
 from registry_core.manifests.concurrency import DEFAULT_LIMIT, bounded_map
 from registry_core.manifests.parser import ContentDescriptor, Manifest, parse_manifest, stored_media_type
 from registry_core.manifests.reference import Reference
@@ -64,7 +69,8 @@ class ManifestStore:
 
     ``store`` is the global blob store, ``blobs`` the repository's linked layers (what a manifest may reference),
     ``revisions`` the repository's manifest revision links. ``readonly`` refuses puts and deletes,
-    ``delete_enabled`` gates deletes (both ``UNSUPPORTED``, 405, as the Go registry).
+    ``delete_enabled`` gates deletes (both ``UNSUPPORTED``, 405, as the Go registry). ``gc_guard`` (online
+    garbage collection enabled) guards puts; ``blobs`` must then answer from storage, not from a cache.
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class ManifestStore:
         delete_enabled: bool = False,
         readonly: bool = False,
         tag_concurrency: int = DEFAULT_LIMIT,
+        gc_guard: GcGuard | None = None,
     ) -> None:
         self.name = name
         self.store = store
@@ -86,20 +93,26 @@ class ManifestStore:
         self.referrers = ReferrerIndex(store.driver, name)
         self.delete_enabled = delete_enabled
         self.readonly = readonly
+        self.gc_guard = gc_guard
 
     @classmethod
     def of(cls, repository: Repository) -> ManifestStore:
         """The manifests of ``repository``, with its registry's policies. Revision links go uncached: the
-        repository-scoped descriptor cache belongs to layer links."""
+        repository-scoped descriptor cache belongs to layer links. With online garbage collection, layers are
+        verified uncached too (a cache may still describe a blob a sweep deleted)."""
         registry = repository.registry
+        guard = registry.gc_guard
         return cls(
             repository.name,
             store=registry.blob_store,
-            blobs=repository.blobs,
+            blobs=repository.blobs
+            if guard is None
+            else registry.linked_blob_store(repository.name, paths.layer_link, cached=False),
             revisions=registry.linked_blob_store(repository.name, paths.manifest_revision_link, cached=False),
             delete_enabled=registry.delete_enabled,
             readonly=registry.readonly,
             tag_concurrency=registry.tag_concurrency,
+            gc_guard=guard,
         )
 
     # -- read ----------------------------------------------------------------------------------------------------
@@ -142,15 +155,20 @@ class ManifestStore:
         self.check_writable()
         manifest = parse_manifest(payload, content_type)
         digest = _digest(payload, reference)
+        named = () if isinstance(reference, Digest) else (reference,)
+        applied = tuple(dict.fromkeys((*named, *tags)))
+        write = None if self.gc_guard is None else await self._claim(self.gc_guard, manifest, digest, applied)
         await self._verify(manifest)
         descriptor = await self.store.put(payload, manifest.media_type, digest.algorithm)
+        if write is not None:
+            write.check_deadline()
         await self.revisions.link(descriptor)
         if manifest.subject is not None:
             entry = referrer_descriptor(manifest, digest, len(payload))
             await self.referrers.add(manifest.subject.digest, digest, entry)
-        named = () if isinstance(reference, Digest) else (reference,)
-        applied = tuple(dict.fromkeys((*named, *tags)))
         for tag in applied:
+            if write is not None:
+                write.check_deadline()
             await self.tags.tag(tag, digest)
         return PutResult(digest, manifest, applied)
 
@@ -180,6 +198,11 @@ class ManifestStore:
         return tuple(untagged)
 
     # -- internals -----------------------------------------------------------------------------------------------
+    async def _claim(self, guard: GcGuard, manifest: Manifest, digest: Digest, tags: Sequence[str]) -> GuardedWrite:
+        """Online GC: claim the put (its digest, what it references, its tags) and check the tombstones."""
+        references = [d.digest for d in (*manifest.blobs, *manifest.manifests)]
+        return await guard.begin_manifest_put(self.name, digest, references, tags)
+
     async def _verify(self, manifest: Manifest) -> None:
         """Every blob the manifest needs is linked here and every child manifest is present here, else
         ``MANIFEST_BLOB_UNKNOWN`` naming the first missing digest (the spec's code for both; a ``subject`` may be

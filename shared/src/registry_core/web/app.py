@@ -63,6 +63,7 @@ def build_registry(settings: Settings, driver: StorageDriver, cache: BlobDescrip
         redirect=not storage.redirect.disable,
         blob_max_age=int(settings.http.blobcachemaxage.total_seconds()),
         tag_concurrency=storage.tag.concurrencylimit or DEFAULT_LIMIT,
+        gc_grace=gc.grace.total_seconds() if (gc := storage.maintenance.garbagecollect).enabled else None,
     )
 
 
