@@ -15,7 +15,8 @@ from registry_core.testing.service_app import running_app
 from registry_server.app import create_app
 
 WAIT = 15.0
-GC = {"enabled": True, "interval": "100ms", "grace": "1ms", "jitter": "0s"}
+GC = {"enabled": True, "interval": "100ms", "grace": "1s", "jitter": "0s"}
+"""A grace of 1 s: writers must link within half of it (a claim's bounded life), the orphan goes a second after."""
 
 
 def digest(data: bytes) -> str:

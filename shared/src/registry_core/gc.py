@@ -26,7 +26,9 @@ worst, never a dangling reference:
 1. with ``delete_untagged``, every manifest not kept: its entries in the tags' history, its referrer index entry,
    then its revision link. Manifests naming others (indexes, referrers) go first; if one cannot be deleted,
    what it names stays, and all of it stays marked;
-2. every ``_layers`` link to an unmarked digest (if a link cannot be removed, its blob stays);
+2. every ``_layers`` link to an unmarked digest (if a link cannot be removed, its blob stays), and every tag history
+   entry naming an unmarked digest that is no manifest of its repository any more (deleted through the API: the
+   Go registry leaves those entries, which then name no blob);
 3. every unmarked blob (its ``blobs/<alg>/<xx>/<hex>`` directory), counting the bytes reclaimed.
 
 Each deletion clears the descriptor cache given: the global entry of a blob, the repository's scoped entry of a
@@ -62,6 +64,7 @@ _STORAGE_ERRORS = (StorageError, OSError)
 class Kind(StrEnum):
     MANIFEST = "manifest"
     LAYER_LINK = "layer link"
+    TAG_HISTORY = "tag history entry"
     BLOB = "blob"
 
 
@@ -133,6 +136,8 @@ class _Garbage:
     manifests: list[_Doomed]
     layers: dict[Digest, datetime]
     survivors: set[Digest] = field(default_factory=set)
+    history: dict[Digest, tuple[str, ...]] = field(default_factory=dict)
+    """Tag history entries naming digests that are no manifest here (deleted ones), with the tags listing them."""
 
     @property
     def by_digest(self) -> dict[Digest, _Doomed]:
@@ -198,7 +203,8 @@ async def _mark(
         manifests = [
             _Doomed(d, doomed[d], tuple(scan.history.get(d, ())), scan.revised.get(d)) for d in _parents_first(doomed)
         ]
-        garbage.append(_Garbage(name, manifests, scan.layers))
+        stale = {d: tuple(tags) for d, tags in scan.history.items() if d not in scan.revisions}
+        garbage.append(_Garbage(name, manifests, scan.layers, history=stale))
         report.repositories += 1
         report.manifests += len(scan.revisions)
     report.marked = len(marked)
@@ -424,6 +430,19 @@ class _Sweep:
     async def layer_links(self, garbage: _Garbage) -> None:
         for digest in garbage.layers:
             await self.layer_link(garbage.name, digest)
+        for digest, tags in garbage.history.items():
+            await self.history_entries(garbage.name, digest, tags)
+
+    async def history_entries(self, name: str, digest: Digest, tags: Iterable[str]) -> None:
+        """Delete the history entries of ``tags`` naming ``digest`` (no manifest of ``name``) unless it is marked."""
+        if digest in self.marked:
+            return
+        deletion = Deletion(Kind.TAG_HISTORY, digest, name)
+        deleted = [await self._delete(_directory(paths.tag_index_link(name, tag, digest)), deletion) for tag in tags]
+        if all(deleted):
+            await self._record(deletion)
+        else:
+            self.marked.add(digest)  # never a history entry naming a blob that is gone
 
     async def layer_link(self, name: str, digest: Digest) -> None:
         """Delete a layer link of ``name`` unless its digest is marked."""

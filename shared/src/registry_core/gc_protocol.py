@@ -89,7 +89,9 @@ async def write_claim(
 
 
 async def remove_claim(driver: StorageDriver, claim: Claim) -> None:
-    """Remove a claim its writer no longer needs (optional: the collector removes old claims anyway)."""
+    """Remove a claim whose writer gave up before linking anything. Never after a link was written: a sweep whose
+    mark ran before that link may tombstone what it names next, and only the claim would stop it (the collector
+    removes claims once a mark must have seen their links)."""
     with contextlib.suppress(PathNotFoundError):
         await driver.delete(paths.gc_claim(claim.name))
 

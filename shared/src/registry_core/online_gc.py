@@ -8,10 +8,11 @@ pass") describes, built from :mod:`registry_core.gc`'s mark and sweep.
 3. **Candidates**: manifests not kept (``delete_untagged``) whose revision link is older than ``grace``; layer
    links to unmarked digests older than ``grace``; unmarked blobs whose data is older than ``grace`` and that no
    layer link younger than ``grace`` names. Nothing under ``_uploads/`` is looked at.
-4. **Sweep** in batches (manifests, then layer links, then blobs): tombstones written, claims read, what a claim
-   names rescued (all of the batch if a claim cannot be read), the rest deleted as the offline sweep does, the
-   tombstones removed. ``still_allowed`` (the lease) is asked before each batch and before its deletions: when
-   it says no, the pass stops and leaves the batch's tombstones to the next run's recovery.
+4. **Sweep** in batches (manifests, then layer links and stale tag history entries, then blobs): tombstones
+   written, claims read, what a claim names rescued (all of the batch if a claim cannot be read), the rest
+   deleted as the offline sweep does, the tombstones removed. ``still_allowed`` (the lease) is asked before each
+   batch and before its deletions: when it says no, the pass stops and leaves the batch's tombstones to the next
+   run's recovery.
 5. Claims older than ``T0 - grace / 2`` are removed.
 
 A dry run reads, reports what it would delete, and writes nothing (no tombstone either).
@@ -191,6 +192,11 @@ class _Pass:
             links, lambda item: item[1], lambda item: item[1] not in self.marked, self._layer_link, self._keep_link
         ):
             return False
+        entries = [(g.name, d, tags) for g in garbage for d, tags in g.history.items() if select(d)]
+        if not await self._batches(
+            entries, lambda item: item[1], lambda item: item[1] not in self.marked, self._history, self._keep_link
+        ):
+            return False
         blobs = [d for d in await self._blobs(only) if select(d.digest)]
         return await self._batches(
             blobs,
@@ -209,7 +215,10 @@ class _Pass:
     async def _layer_link(self, item: tuple[str, Digest]) -> None:
         await self.sweep.layer_link(*item)
 
-    def _keep_link(self, item: tuple[str, Digest]) -> None:
+    async def _history(self, item: tuple[str, Digest, tuple[str, ...]]) -> None:
+        await self.sweep.history_entries(*item)
+
+    def _keep_link(self, item: tuple[str, Digest] | tuple[str, Digest, tuple[str, ...]]) -> None:
         self.marked.add(item[1])
 
     def _keep_blob(self, item: Deletion) -> None:

@@ -209,7 +209,8 @@ def summary(report: GcReport) -> str:
         f" {_plural(report.repositories, 'repository', 'repositories')}, {_plural(len(report.warnings), 'warning')})"
     )
     counts = (
-        f"{_plural(report.count(Kind.MANIFEST), 'manifest')}, {_plural(report.count(Kind.LAYER_LINK), 'layer link')}"
+        f"{_plural(report.count(Kind.MANIFEST), 'manifest')}, {_plural(report.count(Kind.LAYER_LINK), 'layer link')},"
+        f" {_plural(report.count(Kind.TAG_HISTORY), 'tag history entry', 'tag history entries')}"
         f" and {_plural(report.count(Kind.BLOB), 'blob')}"
     )
     if report.dry_run:
