@@ -62,6 +62,7 @@ _STORAGE_ERRORS = (StorageError, OSError)
 
 
 class Kind(StrEnum):
+    TAG = "tag"
     MANIFEST = "manifest"
     LAYER_LINK = "layer link"
     TAG_HISTORY = "tag history entry"
@@ -70,16 +71,20 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Deletion:
-    """One thing the sweep removed (or, in a dry run, would remove). ``size`` is the bytes of a blob's data."""
+    """One thing the sweep removed (or, in a dry run, would remove). ``size`` is the bytes of a blob's data; a
+    tag's ``digest`` is its target."""
 
     kind: Kind
     digest: Digest
     repository: str | None = None
     size: int = 0
+    tag: str | None = None
 
     def __str__(self) -> str:
         if self.kind is Kind.BLOB:
             return f"blob {self.digest} ({self.size} bytes)"
+        if self.kind is Kind.TAG:
+            return f"tag {self.repository}:{self.tag} ({self.digest})"
         return f"{self.kind} {self.repository}@{self.digest}"
 
 
@@ -138,6 +143,8 @@ class _Garbage:
     survivors: set[Digest] = field(default_factory=set)
     history: dict[Digest, tuple[str, ...]] = field(default_factory=dict)
     """Tag history entries naming digests that are no manifest here (deleted ones), with the tags listing them."""
+    tags: dict[str, Digest] = field(default_factory=dict)
+    """Tags a retention rule removes, with their targets (swept before the manifests)."""
 
     @property
     def by_digest(self) -> dict[Digest, _Doomed]:
@@ -147,11 +154,30 @@ class _Garbage:
 @dataclass
 class _Scan:
     revisions: dict[Digest, Manifest | None]
-    tagged: set[Digest]
+    tags: dict[str, tuple[Digest, datetime]]
+    """Each tag's ``current`` target, and when that link was written (the tag's last push)."""
     history: dict[Digest, list[str]]
     layers: dict[Digest, datetime]
     revised: dict[Digest, datetime]
     """When each revision link was written."""
+
+    @property
+    def tagged(self) -> set[Digest]:
+        return {target for target, _ in self.tags.values()}
+
+
+@dataclass(frozen=True, slots=True)
+class Retained:
+    """What a retention policy decides in one repository: the manifests that stay (closed under what they
+    reach), and the tags that go, with their targets."""
+
+    kept: set[Digest]
+    tags: dict[str, Digest]
+
+
+Policy = Callable[[str, _Scan], Retained | None]
+"""A retention policy: for a repository and what the mark read of it, what stays (None: no policy there, the mark
+keeps what ``delete_untagged`` says)."""
 
 
 Parsed = MutableMapping[Digest, Manifest]
@@ -188,15 +214,25 @@ async def collect_garbage(
 
 # -- mark ----------------------------------------------------------------------------------------------------------
 async def _mark(
-    driver: StorageDriver, report: GcReport, *, delete_untagged: bool, parsed: Parsed | None = None
+    driver: StorageDriver,
+    report: GcReport,
+    *,
+    delete_untagged: bool,
+    parsed: Parsed | None = None,
+    policy: Policy | None = None,
 ) -> tuple[set[Digest], list[_Garbage]]:
-    """Every repository scanned: the digests kept manifests mark, and per repository what the sweep considers."""
+    """Every repository scanned: the digests kept manifests mark, and per repository what the sweep considers.
+    Where ``policy`` decides (a retention rule), it replaces ``delete_untagged``."""
     marked: set[Digest] = set()
     garbage: list[_Garbage] = []
     store = BlobStore(driver)
     async for name in repository_names(driver):
         scan = await _scan(store, name, report, parsed)
-        kept = kept_manifests(scan.revisions, scan.tagged if delete_untagged else None)
+        retained = None if policy is None else policy(name, scan)
+        if retained is None:
+            kept = kept_manifests(scan.revisions, scan.tagged if delete_untagged else None)
+        else:
+            kept = retained.kept
         for digest in kept:
             marked.update(references(digest, scan.revisions[digest]))
         doomed = {d: m for d, m in scan.revisions.items() if d not in kept}
@@ -204,7 +240,8 @@ async def _mark(
             _Doomed(d, doomed[d], tuple(scan.history.get(d, ())), scan.revised.get(d)) for d in _parents_first(doomed)
         ]
         stale = {d: tuple(tags) for d, tags in scan.history.items() if d not in scan.revisions}
-        garbage.append(_Garbage(name, manifests, scan.layers, history=stale))
+        tags = {} if retained is None else retained.tags
+        garbage.append(_Garbage(name, manifests, scan.layers, history=stale, tags=tags))
         report.repositories += 1
         report.manifests += len(scan.revisions)
     report.marked = len(marked)
@@ -246,19 +283,23 @@ async def _scan(store: BlobStore, name: str, report: GcReport, parsed: Parsed | 
     revised = await _linked(driver, paths.manifest_revisions(name), report)
     digests = list(revised)
     manifests = await bounded_map(lambda d: _read_manifest(store, name, d, report, parsed), digests)
-    current: list[str] = []
+    current: dict[str, datetime] = {}
     history: dict[Digest, list[str]] = {}
-    async for parts, _ in _files(driver, paths.tags(name)):
+    async for parts, modified in _files(driver, paths.tags(name)):
         match parts:
             case [tag, "current", "link"]:
-                current.append(tag)
+                current[tag] = modified
             case [tag, "index", algorithm, encoded, "link"]:
                 if (digest := _digest(algorithm, encoded, paths.tag_index(name, tag), report)) is not None:
                     history.setdefault(digest, []).append(tag)
-    targets = await bounded_map(lambda tag: read_link(driver, paths.tag_current_link(name, tag)), current)
+    targets = await bounded_map(lambda tag: read_link(driver, paths.tag_current_link(name, tag)), list(current))
     layers = await _linked(driver, paths.layers(name), report)
-    tagged = {target for target in targets if target is not None}
-    return _Scan(dict(zip(digests, manifests, strict=True)), tagged, history, layers, revised)
+    tags = {
+        tag: (target, modified)
+        for (tag, modified), target in zip(current.items(), targets, strict=True)
+        if target is not None
+    }
+    return _Scan(dict(zip(digests, manifests, strict=True)), tags, history, layers, revised)
 
 
 async def _files(driver: StorageDriver, root: str) -> AsyncIterator[tuple[list[str], datetime]]:
@@ -395,6 +436,15 @@ class _Sweep:
         self.descriptors = descriptors
         self.on_delete = on_delete
 
+    async def tag(self, name: str, tag: str, target: Digest) -> bool:
+        """Delete a tag of ``name`` (its whole directory, history included, as ``TagStore.untag``; never the
+        manifest); False if it could not be deleted (it stays, and so must its target)."""
+        deletion = Deletion(Kind.TAG, target, name, tag=tag)
+        if not await self._delete(paths.tag_dir(name, tag), deletion):
+            return False
+        await self._record(deletion)
+        return True
+
     async def manifests(self, garbage: _Garbage) -> None:
         for doomed in garbage.manifests:
             await self.manifest(garbage, doomed)
@@ -496,7 +546,7 @@ class _Sweep:
             await self._clear_cache(deletion)
 
     async def _clear_cache(self, deletion: Deletion) -> None:
-        if self.descriptors is None:
+        if self.descriptors is None or deletion.kind is Kind.TAG:  # a tag's target is still there
             return
         try:
             if deletion.repository is None:

@@ -2,17 +2,23 @@
 pass") describes, built from :mod:`registry_core.gc`'s mark and sweep.
 
 1. **Recover**: the digest tombstones found at the start are an earlier run's (this run's id is new): after the
-   mark, their digests go through the sweep first (a grace check, the claims, then deletion if still garbage),
-   then those tombstones are removed.
-2. **Mark** at ``T0`` with :func:`registry_core.gc._mark`, reusing the collector's parsed manifests.
-3. **Candidates**: manifests not kept (``delete_untagged``) whose revision link is older than ``grace``; layer
-   links to unmarked digests older than ``grace``; unmarked blobs whose data is older than ``grace`` and that no
-   layer link younger than ``grace`` names. Nothing under ``_uploads/`` is looked at.
-4. **Sweep** in batches (manifests, then layer links and stale tag history entries, then blobs): tombstones
-   written, claims read, what a claim names rescued (all of the batch if a claim cannot be read), the rest
-   deleted as the offline sweep does, the tombstones removed. ``still_allowed`` (the lease) is asked before each
-   batch and before its deletions: when it says no, the pass stops and leaves the batch's tombstones to the next
-   run's recovery.
+   mark and this pass's tag deletions, their digests go through the sweep first (a grace check, the claims, then
+   deletion if still garbage), then those tombstones are removed. Tag tombstones of earlier runs are only removed,
+   at the end of the pass: the tag deletion they announced happened or not, and this pass decided again.
+2. **Mark** at ``T0`` with :func:`registry_core.gc._mark`, reusing the collector's parsed manifests. In a
+   repository a retention rule covers (:func:`registry_core.retention.rule_for`), the rule decides
+   (:func:`~registry_core.retention.plan_repository`): its doomed tags go, its doomed manifests are not kept,
+   everything else there is; ``delete_untagged`` applies to the other repositories only.
+3. **Candidates**: the tags retention removes; manifests not kept whose revision link is older than ``grace``;
+   layer links to unmarked digests older than ``grace``; unmarked blobs whose data is older than ``grace`` and
+   that no layer link younger than ``grace`` names. Nothing under ``_uploads/`` is looked at.
+4. **Sweep** in batches (tags, then manifests, then layer links and stale tag history entries, then blobs):
+   tombstones written, claims read, what a claim names rescued (all of the batch if a claim cannot be read), the
+   rest deleted as the offline sweep does, the tombstones removed. A tag is rescued by a claim naming the same
+   repository and tag; a rescued tag (or one that could not be deleted) keeps every manifest of its repository
+   for this pass, with what they reference: its target, and what that reaches, stay without recomputing the
+   closure. ``still_allowed`` (the lease) is asked before each batch and before its deletions: when it says no,
+   the pass stops and leaves the batch's tombstones to the next run's recovery.
 5. Claims older than ``T0 - grace / 2`` are removed.
 
 A dry run reads, reports what it would delete, and writes nothing (no tombstone either).
@@ -24,12 +30,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from registry_core import gc_protocol, paths
 from registry_core.blobs.interfaces import BlobDescriptorCacheProvider
+from registry_core.config.storage import RetentionRule
 from registry_core.digest import Digest
 from registry_core.gc import (
     _STORAGE_ERRORS,
@@ -39,11 +46,14 @@ from registry_core.gc import (
     MarkError,
     OnDelete,
     Parsed,
+    Retained,
     _Doomed,
     _Garbage,
     _mark,
+    _Scan,
     _Sweep,
 )
+from registry_core.retention import RetentionPlan, TagState, plan_repository
 from registry_core.storage.driver import PathNotFoundError, StorageDriver
 
 log = logging.getLogger("registry.gc")
@@ -55,6 +65,8 @@ BATCH = 100
 
 StillAllowed = Callable[[], Awaitable[bool]]
 T = TypeVar("T")
+Key = Digest | tuple[str, str]
+"""What a candidate is tombstoned and claimed as: a digest, or a ``(repository, tag)``."""
 
 
 @dataclass
@@ -70,6 +82,8 @@ class OnlineGcReport(GcReport):
     """``still_allowed`` said no: the pass stopped before its end."""
     duration: float = 0.0
     """Seconds."""
+    retention: RetentionPlan = field(default_factory=RetentionPlan)
+    """What the retention rules remove, as decided at the mark (grace and claims may keep some of it)."""
 
 
 async def _always() -> bool:
@@ -93,6 +107,7 @@ class OnlineCollector:
         *,
         grace: timedelta,
         delete_untagged: bool = False,
+        retention: Sequence[RetentionRule] = (),
         dry_run: bool = False,
         batch: int = BATCH,
     ) -> None:
@@ -100,6 +115,7 @@ class OnlineCollector:
         self.descriptors = descriptors
         self.grace = grace
         self.delete_untagged = delete_untagged
+        self.retention = retention
         self.dry_run = dry_run
         self.batch = batch
         self.parsed: Parsed = {}
@@ -136,14 +152,28 @@ class _Pass:
         if self.on_delete is not None:
             self.on_delete(deletion)
 
+    def _retain(self, name: str, scan: _Scan) -> Retained | None:
+        """The retention policy given to the mark: what the rule covering ``name`` (if any) keeps and removes."""
+        tags = [TagState(tag, target, pushed) for tag, (target, pushed) in scan.tags.items()]
+        plan = plan_repository(name, self.collector.retention, tags, scan.revisions, scan.revised, self.t0)
+        if plan is None:
+            return None
+        self.report.retention.add(plan)
+        doomed = {deletion.digest for deletion in plan.manifests}
+        return Retained(set(scan.revisions) - doomed, {tag.name: tag.digest for tag in plan.tags})
+
     async def run(self) -> None:
         report, grace = self.report, self.collector.grace
-        t0, t0_ns = datetime.now(UTC), time.time_ns()
-        self.cutoff = t0 - grace
+        self.t0, t0_ns = datetime.now(UTC), time.time_ns()
+        self.cutoff = self.t0 - grace
         try:
             old = await gc_protocol.read_tombstones(self.driver)
             self.marked, garbage = await _mark(
-                self.driver, report, delete_untagged=self.collector.delete_untagged, parsed=self.collector.parsed
+                self.driver,
+                report,
+                delete_untagged=self.collector.delete_untagged,
+                parsed=self.collector.parsed,
+                policy=self._retain if self.collector.retention else None,
             )
         except (MarkError, *_STORAGE_ERRORS) as exc:
             report.aborted = True
@@ -157,15 +187,25 @@ class _Pass:
                     self.sweep.keep(repository, doomed.digest)
         self.young = {d for g in garbage for d, modified in g.layers.items() if modified > self.cutoff}
 
+        # Tags first, before any manifest (a recovered one too) goes: never a tag left naming a deleted manifest.
+        tags = [(g, tag, target) for g in garbage for tag, target in g.tags.items()]
+        if not await self._batches(
+            tags, lambda item: (item[0].name, item[1]), _always_pending, self._tag, self._keep_tag
+        ):
+            return
+        old_digests = [path for path in old.paths if path.startswith(f"{paths.GC_DELETING_DIGESTS}/")]
+        old_tags = [path for path in old.paths if path.startswith(f"{paths.GC_DELETING_TAGS}/")]
         recovering = set(old.digests)
         if recovering:
             if not await self._phases(garbage, lambda d: d in recovering, recovering):
                 return
             if not report.dry_run:
-                await gc_protocol.remove_tombstones(self.driver, old.paths)
-            report.recovered = len(old.paths)
+                await gc_protocol.remove_tombstones(self.driver, old_digests)
+            report.recovered = len(old_digests)
         if not await self._phases(garbage, lambda d: d not in recovering, None):
             return
+        await self._untombstone(old_tags)
+        report.recovered += len(old_tags)
         if not report.dry_run:
             cutoff_ns = t0_ns - int(grace.total_seconds() * 1e9) // 2
             with contextlib.suppress(*_STORAGE_ERRORS):
@@ -205,6 +245,18 @@ class _Pass:
             self.sweep.blob,
             self._keep_blob,
         )
+
+    async def _tag(self, item: tuple[_Garbage, str, Digest]) -> None:
+        garbage, tag, target = item
+        if not await self.sweep.tag(garbage.name, tag, target):
+            self._keep_tag(item)
+
+    def _keep_tag(self, item: tuple[_Garbage, str, Digest]) -> None:
+        """A tag stays after all: conservatively, every manifest of its repository stays for this pass (its target
+        and whatever that reaches among them), rather than recomputing the rule's closure."""
+        garbage = item[0]
+        for doomed in garbage.manifests:
+            self.sweep.keep(garbage, doomed.digest)
 
     async def _manifest(self, item: tuple[_Garbage, _Doomed]) -> None:
         await self.sweep.manifest(*item)
@@ -250,7 +302,7 @@ class _Pass:
     async def _batches(
         self,
         items: list[T],
-        digest_of: Callable[[T], Digest],
+        key_of: Callable[[T], Key],
         pending: Callable[[T], bool],
         delete: Callable[[T], Awaitable[None]],
         keep: Callable[[T], None],
@@ -259,7 +311,7 @@ class _Pass:
         one. False when the pass stopped."""
         for start in range(0, len(items), self.collector.batch):
             batch = [item for item in items[start : start + self.collector.batch] if pending(item)]
-            if batch and not await self._batch(batch, digest_of, delete, keep):
+            if batch and not await self._batch(batch, key_of, delete, keep):
                 self.report.stopped = True
                 log.warning("online gc: the lease is lost, stopping (the next run finishes what is tombstoned)")
                 return False
@@ -268,39 +320,51 @@ class _Pass:
     async def _batch(
         self,
         batch: list[T],
-        digest_of: Callable[[T], Digest],
+        key_of: Callable[[T], Key],
         delete: Callable[[T], Awaitable[None]],
         keep: Callable[[T], None],
     ) -> bool:
         if not await self.still_allowed():
             return False
-        digests = {digest_of(item) for item in batch}
-        tombstones = {d: paths.gc_digest_tombstone(d, self.run_id) for d in digests}
+        keys = list(dict.fromkeys(key_of(item) for item in batch))
+        digests = [key for key in keys if isinstance(key, Digest)]
+        tags = [key for key in keys if not isinstance(key, Digest)]
+        tombstones: dict[Key, str] = {}
         try:
             if not self.report.dry_run:
-                await gc_protocol.write_tombstones(self.driver, self.run_id, digests)
+                written = await gc_protocol.write_tombstones(self.driver, self.run_id, digests, tags)
+                tombstones = dict(zip([*digests, *tags], written, strict=True))
             claims = await gc_protocol.read_claims(self.driver)
         except _STORAGE_ERRORS as exc:
-            self.sweep._fail(f"tombstoning or reading claims failed, {len(digests)} candidates kept: {exc}")
-            await self._untombstone(tombstones.values())
+            self.sweep._fail(f"tombstoning or reading claims failed, {len(keys)} candidates kept: {exc}")
+            await self._untombstone(await self._own_tombstones())
             return True
         if claims.unreadable:
-            log.warning("online gc: unreadable claims %s: the batch of %d is kept", claims.unreadable, len(digests))
-            rescued = digests
+            log.warning("online gc: unreadable claims %s: the batch of %d is kept", claims.unreadable, len(keys))
+            rescued = set(keys)
         else:
-            rescued = digests & claims.digests
+            rescued = set(keys) & (claims.digests | claims.tags)
         for item in batch:
-            if digest_of(item) in rescued:
+            if key_of(item) in rescued:
                 keep(item)
         self.report.rescued += len(rescued)
-        await self._untombstone(tombstones[d] for d in rescued)
-        if not rescued >= digests and not await self.still_allowed():
+        await self._untombstone(tombstones[k] for k in rescued if k in tombstones)
+        if len(rescued) < len(keys) and not await self.still_allowed():
             return False
         for item in batch:
-            if digest_of(item) not in rescued:
+            if key_of(item) not in rescued:
                 await delete(item)
-        await self._untombstone(tombstones[d] for d in digests - rescued)
+        await self._untombstone(path for k, path in tombstones.items() if k not in rescued)
         return True
+
+    async def _own_tombstones(self) -> list[str]:
+        """This run's tombstones in storage (after a failed write, to remove what was written of a batch; the
+        earlier batches' are gone already)."""
+        try:
+            found = await gc_protocol.read_tombstones(self.driver)
+        except _STORAGE_ERRORS:
+            return []  # left to the next run's recovery
+        return [path for path, run in found.paths.items() if run == self.run_id]
 
     async def _untombstone(self, written: Iterable[str]) -> None:
         if self.report.dry_run:
@@ -309,3 +373,7 @@ class _Pass:
             await gc_protocol.remove_tombstones(self.driver, list(written))
         except _STORAGE_ERRORS as exc:
             self.sweep._fail(f"removing tombstones failed (the next run removes them): {exc}")
+
+
+def _always_pending(_: object) -> bool:
+    return True
