@@ -49,6 +49,9 @@ the purgers run, which collects only what is older than storage.maintenance.garb
 the claims writers leave before it deletes. The writers leave claims only when their configuration sets
 storage.maintenance.garbagecollect.enabled: true, so --online refuses to run unless this configuration sets it
 too (the same configuration as the serving registries). It takes the same Redis lease as the purgers' passes.
+It also applies the retention rules (storage.maintenance.garbagecollect.retention): a repository a rule covers
+follows its rule instead of --delete-untagged; with --dry-run the rules' plan is printed too. Without --online
+the rules are ignored.
 """
 
 REFUSAL = """\
@@ -133,10 +136,14 @@ async def _collect(settings: Settings, *, dry_run: bool, delete_untagged: bool, 
                     descriptors,
                     grace=settings.storage.maintenance.garbagecollect.grace,
                     delete_untagged=delete_untagged,
+                    retention=settings.storage.maintenance.garbagecollect.retention,
                     dry_run=dry_run,
                 )
                 report: GcReport = await collector.run(lease, on_delete)
-            else:
+                if dry_run:
+                    for line in report.retention.lines():
+                        print(f"retention: {line}")
+            else:  # no retention offline: only the online pass applies the rules
                 report = await collect_garbage(
                     driver,
                     delete_untagged=delete_untagged,
@@ -208,8 +215,10 @@ def summary(report: GcReport) -> str:
         f"marked {_plural(report.marked, 'blob')} ({_plural(report.manifests, 'manifest')} read in"
         f" {_plural(report.repositories, 'repository', 'repositories')}, {_plural(len(report.warnings), 'warning')})"
     )
+    tags = f"{_plural(report.count(Kind.TAG), 'tag')}, " if isinstance(report, OnlineGcReport) else ""
     counts = (
-        f"{_plural(report.count(Kind.MANIFEST), 'manifest')}, {_plural(report.count(Kind.LAYER_LINK), 'layer link')},"
+        f"{tags}{_plural(report.count(Kind.MANIFEST), 'manifest')},"
+        f" {_plural(report.count(Kind.LAYER_LINK), 'layer link')},"
         f" {_plural(report.count(Kind.TAG_HISTORY), 'tag history entry', 'tag history entries')}"
         f" and {_plural(report.count(Kind.BLOB), 'blob')}"
     )

@@ -34,6 +34,7 @@ class GcMetrics:
         self.blobs = Counter("registry_gc_blobs_deleted", "blobs deleted", registry=registry)
         self.bytes = Counter("registry_gc_bytes_reclaimed", "bytes of blob data deleted", registry=registry)
         self.manifests = Counter("registry_gc_manifests_deleted", "manifest revisions deleted", registry=registry)
+        self.tags = Counter("registry_gc_tags_deleted", "tags deleted by retention rules", registry=registry)
         self.rescued = Counter("registry_gc_rescued", "candidates a writer's claim kept", registry=registry)
         self.duration = Gauge("registry_gc_pass_duration_seconds", "duration of the last pass", registry=registry)
         self.last_pass = Gauge("registry_gc_last_pass_timestamp_seconds", "end of the last pass", registry=registry)
@@ -44,6 +45,7 @@ class GcMetrics:
             self.blobs.inc(report.count(Kind.BLOB))
             self.bytes.inc(report.bytes_freed)
             self.manifests.inc(report.count(Kind.MANIFEST))
+            self.tags.inc(report.count(Kind.TAG))
         self.rescued.inc(report.rescued)
         self.duration.set(report.duration)
         self.last_pass.set(time.time())
@@ -75,7 +77,9 @@ async def run_pass(collector: OnlineCollector, metrics: GcMetrics, lease: RedisL
                 await renewer
     metrics.record(report)
     log.info(
-        "online gc pass: %d manifests, %d layer links, %d blobs %s (%d bytes), %d rescued, %d errors, %.1f s%s",
+        "online gc pass: %d tags, %d manifests, %d layer links, %d blobs %s (%d bytes), %d rescued, %d errors,"
+        " %.1f s%s",
+        report.count(Kind.TAG),
         report.count(Kind.MANIFEST),
         report.count(Kind.LAYER_LINK),
         report.count(Kind.BLOB),
@@ -105,7 +109,12 @@ async def gc_loop(app: FastAPI) -> None:
     metrics = GcMetrics(app.state.metrics.registry)
     registry: Registry = app.state.registry
     collector = OnlineCollector(
-        registry.driver, registry.descriptors, grace=gc.grace, delete_untagged=gc.deleteuntagged, dry_run=gc.dryrun
+        registry.driver,
+        registry.descriptors,
+        grace=gc.grace,
+        delete_untagged=gc.deleteuntagged,
+        retention=gc.retention,
+        dry_run=gc.dryrun,
     )
     lease = gc_lease(settings)
     try:
