@@ -61,3 +61,66 @@ def test_online_runs_a_pass_when_enabled(tmp_path: Path, capsys: pytest.CaptureF
     assert not data.exists()
     out = capsys.readouterr().out
     assert "deleted blob sha256:" in out and "0 candidates rescued by claims" in out
+
+
+def tagged(tmp_path: Path, tag: str, hours: float) -> Path:
+    """A manifest (and its config) tagged ``app:tag``, every file ``hours`` old; returns the tag's directory."""
+    import hashlib
+    import json
+
+    root = tmp_path / "root" / "docker" / "registry" / "v2"
+    repo = root / "repositories" / "app"
+    config_data = json.dumps({"tag": tag}).encode()
+    config_digest = f"sha256:{hashlib.sha256(config_data).hexdigest()}"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(config_data),
+            },
+            "layers": [],
+        }
+    ).encode()
+    hexed, config_hex = hashlib.sha256(manifest).hexdigest(), config_digest.removeprefix("sha256:")
+    link = f"sha256:{hexed}".encode()
+    files = {
+        root / "blobs" / "sha256" / hexed[:2] / hexed / "data": manifest,
+        root / "blobs" / "sha256" / config_hex[:2] / config_hex / "data": config_data,
+        repo / "_layers" / "sha256" / config_hex / "link": config_digest.encode(),
+        repo / "_manifests" / "revisions" / "sha256" / hexed / "link": link,
+        repo / "_manifests" / "tags" / tag / "index" / "sha256" / hexed / "link": link,
+        repo / "_manifests" / "tags" / tag / "current" / "link": link,
+    }
+    when = time.time() - hours * 3600
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        os.utime(path, (when, when))
+    return repo / "_manifests" / "tags" / tag
+
+
+def test_only_the_online_pass_applies_retention_and_a_dry_run_prints_the_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = tagged(tmp_path, "v1", 3), tagged(tmp_path, "v2", 2)
+    rule = {"repositories": ["app"], "keepnewest": 1, "untaggedolderthan": "1h"}
+    path = config(tmp_path, enabled=True, grace="10m", retention=[rule])
+
+    assert run(path, "--force", "--delete-untagged") == 0  # offline: no retention, both tags stay
+    assert old.exists() and new.exists()
+    capsys.readouterr()
+
+    assert run(path, "--online", "--dry-run") == 0 and old.exists()
+    out = capsys.readouterr().out
+    assert "retention: would delete tag app:v1 (pushed " in out
+    assert "retention: would delete manifest app@sha256:" in out
+    assert any(line.startswith("would delete tag app:v1 (sha256:") for line in out.splitlines())
+    assert "would delete 1 tag, 1 manifest," in out
+
+    assert run(path, "--online") == 0
+    out = capsys.readouterr().out
+    assert "deleted tag app:v1 (sha256:" in out and "retention:" not in out
+    assert not old.exists() and new.exists()
