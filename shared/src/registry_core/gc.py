@@ -15,6 +15,9 @@ in a repository are:
   referrer is never listed under a subject GC removed). Kept is decided per repository: a manifest untagged
   here is removed here even if another repository tags the same digest (its blob then stays, marked there).
 
+The online pass may give the mark a retention ``Policy`` (:class:`Retained`): where it decides, it replaces
+``delete_untagged`` and names tags for the sweep to remove first (``Kind.TAG``); ``collect_garbage`` has none.
+
 A kept manifest marks its own digest, its config, its layers and its children's digests (even a child absent
 from the repository, as Go's ``References``). A revision whose blob is missing marks nothing and is reported
 as a warning; a manifest that does not parse (Docker schema 1) aborts the run, since what it references is

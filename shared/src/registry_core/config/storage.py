@@ -165,7 +165,8 @@ class GarbageCollectSettings(_Section):
     manifests no tag reaches; ``dryrun`` only reports.
 
     ``retention`` (:class:`RetentionRule`, default none): the first rule whose ``repositories`` match a repository
-    applies there; a repository no rule matches keeps everything (but what ``deleteuntagged`` removes)::
+    applies there, in place of ``deleteuntagged``; a repository no rule matches keeps everything (but what
+    ``deleteuntagged`` removes). Only the online pass applies the rules, never the offline ``garbage-collect``::
 
         retention:
           - repositories: ["team-a/**", "tools/*"]
