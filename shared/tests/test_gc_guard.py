@@ -149,6 +149,22 @@ async def test_a_put_claims_its_digest_references_and_tags(registry: Registry, d
     ]
 
 
+async def test_a_referrer_claims_its_subject_which_never_blocks_it(registry: Registry, driver: CheckedDriver) -> None:
+    subject = await image(registry, REPO, "subject")
+    await put(registry, subject.payload, tag="app")
+    signature = await image(registry, REPO, "signature")
+    doc = {**json.loads(signature.payload), "subject": subject.descriptor()}
+    payload = json.dumps(doc).encode()
+    await gp.write_tombstones(driver, gp.new_run_id(), [subject.digest])  # a sweep is removing the subject
+
+    await put(registry, payload, tag="sig")
+
+    referrer = Digest.from_bytes(payload)
+    assert [c.digests for c in await claims_of(driver) if referrer in c.digests] == [
+        frozenset({referrer, signature.config, signature.layer, subject.digest})
+    ]
+
+
 async def test_an_index_put_claims_its_children(registry: Registry, driver: CheckedDriver) -> None:
     child = await image(registry, REPO)
     await put(registry, child.payload, "child")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -26,25 +27,42 @@ async def driver(request: pytest.FixtureRequest) -> AsyncIterator[CheckedDriver]
 async def test_nothing_recorded_reads_empty(driver: CheckedDriver) -> None:
     assert (await gp.read_claims(driver)).claims == []
     assert not await gp.read_tombstones(driver)
-    assert await gp.remove_claims_before(driver, time.time_ns()) == 0
+    assert await gp.remove_finished_claims(driver, datetime.now(UTC), 0.0) == 0
+    assert await gp.read_runs(driver) == {}
 
 
 async def test_a_claim_names_what_its_writer_references(driver: CheckedDriver) -> None:
-    claim = await gp.write_claim(driver, "team/app", [A, B], ["v1"])
+    claim = await gp.write_claim(driver, "team/app", [A, B], ["v1"], deadline=30.0)
     found = await gp.read_claims(driver)
-    assert found.claims == [claim] and found.unreadable == []
+    assert [(c.repository, c.digests, c.tags, c.deadline, c.name) for c in found.claims] == [
+        ("team/app", {A, B}, {"v1"}, 30.0, claim.name)
+    ]
+    assert found.claims[0].modified is not None and found.unreadable == []
     assert found.digests == {A, B} and found.tags == {("team/app", "v1")}
     await gp.remove_claim(driver, claim)
     assert (await gp.read_claims(driver)).claims == []
 
 
-async def test_old_claims_are_removed_young_ones_stay(driver: CheckedDriver) -> None:
-    old = await gp.write_claim(driver, "app", [A])
-    cutoff = time.time_ns()
-    young = await gp.write_claim(driver, "app", [B])
-    assert old.written_ns < cutoff <= young.written_ns
-    assert await gp.remove_claims_before(driver, cutoff) == 1
-    assert [c.name for c in (await gp.read_claims(driver)).claims] == [young.name]
+async def test_claims_already_read_are_not_read_again(driver: CheckedDriver) -> None:
+    first = await gp.write_claim(driver, "app", [A])
+    known: dict[str, gp.Claim] = {}
+    await gp.read_claims(driver, known)
+    assert set(known) == {first.name}
+    await driver.put_content(paths.gc_claim(first.name), b"changed, but claims never change: not read again")
+    second = await gp.write_claim(driver, "app", [B])
+    found = await gp.read_claims(driver, known)
+    assert found.digests == {A, B} and found.unreadable == [] and set(known) == {first.name, second.name}
+    await gp.remove_claim(driver, first)
+    await gp.read_claims(driver, known)
+    assert set(known) == {second.name}
+
+
+async def test_finished_claims_are_removed_unfinished_ones_stay(driver: CheckedDriver) -> None:
+    await gp.write_claim(driver, "app", [A], deadline=0.0)  # no deadline recorded: the default applies
+    await gp.write_claim(driver, "app", [B], deadline=3600.0)
+    later = datetime.now(UTC) + timedelta(seconds=60)
+    assert await gp.remove_finished_claims(driver, later, default_deadline=1.0) == 1
+    assert (await gp.read_claims(driver)).digests == {B}
 
 
 async def test_an_unreadable_claim_is_reported_not_ignored(driver: CheckedDriver) -> None:
@@ -63,3 +81,17 @@ async def test_tombstones_are_per_run_and_removed_by_their_run(driver: CheckedDr
     await gp.remove_tombstones(driver, written)
     found = await gp.read_tombstones(driver)
     assert found.digests == {A: {second}} and found.tags == {}
+
+
+async def test_runs_are_recorded_beat_and_end(driver: CheckedDriver) -> None:
+    run = gp.new_run_id()
+    record = await gp.start_run(driver, run)
+    now = await gp.beat(driver, run)
+    assert now is not None and now >= record.started
+    runs = await gp.read_runs(driver)
+    assert set(runs) == {run} and runs[run].started == record.started
+    assert set(gp.live_runs(runs, now)) == {run}
+    assert gp.live_runs(runs, now + gp.STALE_RUN + timedelta(seconds=1)) == {}
+    await gp.end_run(driver, run)
+    assert await gp.read_runs(driver) == {}
+    assert await gp.beat(driver, run) is None, "a run whose record was removed must stop"

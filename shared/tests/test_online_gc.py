@@ -17,7 +17,7 @@ from registry_core.digest import Digest
 from registry_core.gc import Kind
 from registry_core.online_gc import OnlineCollector, OnlineGcReport
 from registry_core.storage.base import CheckedDriver
-from registry_core.storage.driver import StorageDriver
+from registry_core.storage.driver import StorageDriver, StorageError
 
 driver, cache, registry, push = test_gc.driver, test_gc.cache, test_gc.registry, test_gc.push  # the fixtures
 REPO, Pusher, blobs_present, deleted = test_gc.REPO, test_gc.Pusher, test_gc.blobs_present, test_gc.deleted
@@ -139,10 +139,11 @@ async def test_a_lost_lease_stops_the_pass_and_the_next_one_finishes(driver: Che
 
     answers = iter([True, False])  # allowed to tombstone, no longer allowed to delete
     second = await collector(driver, batch=2).run(still_allowed)
-    assert second.stopped and second.deleted == [] and len(await tombstones(driver)) == 2  # left for recovery
+    assert second.stopped and second.deleted == []
+    assert await tombstones(driver) == set(), "nothing of the batch was deleted: no writer may wait on its tombstones"
 
     third = await collector(driver, batch=2).run()
-    assert not third.stopped and third.recovered == 2
+    assert not third.stopped and third.recovered == 0
     assert deleted(third, Kind.BLOB) == orphans and await blobs_present(driver, orphans) == set()
     assert await tombstones(driver) == set()
 
@@ -164,10 +165,10 @@ async def test_a_dry_run_writes_nothing(driver: CheckedDriver, push: Pusher) -> 
 
 async def test_old_claims_are_removed_young_ones_stay(driver: CheckedDriver) -> None:
     old = await gp.write_claim(driver, REPO, [Digest.from_bytes(b"x")])
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(2.1)  # S3 dates files to the second
     young = await gp.write_claim(driver, REPO, [Digest.from_bytes(b"y")])
 
-    report = await collector(driver, grace=timedelta(seconds=2)).run()  # removes those older than T0 - 1 s
+    report = await collector(driver, grace=timedelta(seconds=2)).run()  # no deadline recorded: grace / 2 = 1 s
 
     assert report.claims_removed == 1
     assert [c.name for c in (await gp.read_claims(driver)).claims] == [young.name]
@@ -189,3 +190,80 @@ async def test_the_descriptor_cache_forgets_and_manifests_are_parsed_once(
     parsed = gc.parsed[image.digest]
     await gc.run()
     assert gc.parsed[image.digest] is parsed
+
+
+class FailingTombstones(CheckedDriver):
+    """The first tombstone write fails (a ``StorageError``, as a throttled S3 PUT); the rest is the driver."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        super().__init__(driver)
+        self.failed = False
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        if path.startswith(paths.GC_DELETING) and not self.failed:
+            self.failed = True
+            raise StorageError(path, "simulated failure", self.name)
+        await super().put_content(path, content)
+
+
+async def test_a_storage_error_while_tombstoning_keeps_the_batch_and_what_it_references(
+    driver: CheckedDriver, push: Pusher
+) -> None:
+    untagged = await push.image(REPO, "untagged")
+    failing = FailingTombstones(driver)
+
+    report = await collector(failing, delete_untagged=True).run()
+
+    assert failing.failed and report.errors and report.deleted == []
+    assert await blobs_present(driver, untagged.blobs) == untagged.blobs
+    assert await exists(driver, paths.manifest_revision_link(REPO, untagged.digest))
+    assert await tombstones(driver) == set()
+
+
+async def test_a_live_runs_tombstones_are_its_own_a_dead_runs_are_recovered(
+    driver: CheckedDriver, push: Pusher
+) -> None:
+    mine, theirs = await push.blob(REPO, b"a live run is deleting this"), await push.blob(REPO, b"a dead run was")
+    await gp.start_run(driver, "live")
+    await gp.write_tombstones(driver, "live", [mine])
+    await gp.write_tombstones(driver, "dead", [theirs])  # a run with no record: dead
+
+    report = await collector(driver).run()
+
+    assert report.recovered == 1 and theirs in deleted(report, Kind.BLOB) and mine not in deleted(report, Kind.BLOB)
+    assert set((await gp.read_tombstones(driver)).digests) == {mine}, "the live run's tombstone is its own"
+    assert set(await gp.read_runs(driver)) == {"live"}, "a pass removes its own record when it ends"
+
+
+async def test_a_run_whose_record_is_removed_stops_before_it_deletes(driver: CheckedDriver, push: Pusher) -> None:
+    orphans = {await push.blob(REPO, f"orphan {i}".encode()) for i in range(4)}
+    fenced = collector(driver, batch=2)
+    calls = 0
+
+    async def fenced_after_the_first_batch() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 4:  # second batch, tombstoned: another pass took this one for dead and removed its record
+            for run in await gp.read_runs(driver):
+                await gp.end_run(driver, run)
+        return True
+
+    report = await fenced.run(fenced_after_the_first_batch)
+
+    assert report.stopped and report.count(Kind.LAYER_LINK) == 2 and report.count(Kind.BLOB) == 0
+    assert len(await tombstones(driver)) == 2, "left to the pass that fenced it"
+    assert await blobs_present(driver, orphans) == orphans
+
+
+async def test_claims_stay_while_a_pass_that_started_before_their_writer_finished_runs(
+    driver: CheckedDriver, push: Pusher
+) -> None:
+    await gp.start_run(driver, "older")  # a pass that marked before the claim's writer linked anything
+    await asyncio.sleep(0.01)
+    await gp.write_claim(driver, REPO, [Digest.from_bytes(b"x")], deadline=0.001)
+    await asyncio.sleep(0.05)
+
+    assert (await collector(driver).run()).claims_removed == 0
+    await gp.end_run(driver, "older")
+    await asyncio.sleep(1.1)  # S3 dates files to the second
+    assert (await collector(driver).run()).claims_removed == 1

@@ -68,9 +68,10 @@ async def test_the_loop_collects_an_orphan_and_counts_it(tmp_path: Path) -> None
 
 
 async def test_the_loop_does_not_run_unless_enabled(tmp_path: Path) -> None:
-    async with running_app(tmp_path, create_app) as client:
+    disabled = {**GC, "enabled": False}  # what would collect the orphan within a second and a half if enabled
+    async with running_app(tmp_path, create_app, storage={"maintenance": {"garbagecollect": disabled}}) as client:
         await push_blob(client, b"orphan")
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(1.5)
         assert (await client.get(f"/v2/app/blobs/{digest(b'orphan')}")).status_code == 200
         assert metric((await client.get("/metrics")).text, "registry_gc_passes_total") == 0
 

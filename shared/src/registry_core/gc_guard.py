@@ -82,12 +82,21 @@ class GcGuard:
     hook: Hook | None = field(default=None, repr=False)
 
     async def begin_manifest_put(
-        self, repository: str, digest: Digest, references: Iterable[Digest], tags: Iterable[str]
+        self,
+        repository: str,
+        digest: Digest,
+        references: Iterable[Digest],
+        tags: Iterable[str],
+        subject: Digest | None = None,
     ) -> GuardedWrite:
-        """Claim a manifest put of ``digest`` referencing ``references`` and setting ``tags`` in ``repository``."""
+        """Claim a manifest put of ``digest`` referencing ``references`` and setting ``tags`` in ``repository``.
+
+        ``subject`` is claimed too (a collector then keeps it, so a referrer is not listed under a subject it
+        removes) but never blocks: a subject may be missing, as the spec allows."""
         refs = frozenset(references)
         tag_set = frozenset(tags)
-        write = await self._claim(repository, {digest, *refs}, tag_set)
+        claimed = {digest, *refs} | ({subject} if subject is not None else set())
+        write = await self._claim(repository, claimed, tag_set)
 
         def blocking(tombstones: gc_protocol.Tombstones) -> bool:
             gone = sorted((d for d in refs if d in tombstones.digests), key=str)
@@ -123,7 +132,7 @@ class GcGuard:
     # -- internals -----------------------------------------------------------------------------------------------
     async def _claim(self, repository: str, digests: Iterable[Digest], tags: Iterable[str]) -> GuardedWrite:
         started = self.clock()  # before the write: the deadline errs on the safe side
-        claim = await gc_protocol.write_claim(self.driver, repository, digests, tags)
+        claim = await gc_protocol.write_claim(self.driver, repository, digests, tags, deadline=self.grace / 2)
         write = GuardedWrite(self, claim, started)
         await self._pause("claimed", write)
         return write

@@ -15,28 +15,50 @@ import time
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from registry_core import paths
 from registry_core.digest import Digest
 from registry_core.errors import RegistryError
-from registry_core.storage.driver import PathNotFoundError, StorageDriver
+from registry_core.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
 
 @dataclass(frozen=True)
 class Claim:
-    """What a writer is about to reference or link in ``repository``, written at ``written_ns`` (Unix ns)."""
+    """What a writer is about to reference or link in ``repository``."""
 
     repository: str
     digests: frozenset[Digest] = frozenset()
     tags: frozenset[str] = frozenset()
-    written_ns: int = 0
+    deadline: float = 0.0
+    """Seconds after writing the claim by which its writer has linked everything or given up (its ``grace / 2``);
+    0 when unknown (the collector then assumes its own)."""
     name: str = ""
     """The claim file's name (``<unix-ns>-<uuid>``), to remove it."""
+    modified: datetime | None = None
+    """When the storage wrote it, by the storage's clock (the one run records are dated by)."""
 
     def encode(self) -> bytes:
         return json.dumps(
-            {"repository": self.repository, "digests": sorted(map(str, self.digests)), "tags": sorted(self.tags)}
+            {
+                "repository": self.repository,
+                "digests": sorted(map(str, self.digests)),
+                "tags": sorted(self.tags),
+                "deadline": self.deadline,
+            }
         ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes, name: str, modified: datetime | None) -> Claim:
+        doc = json.loads(data)
+        return cls(
+            str(doc["repository"]),
+            frozenset(Digest.parse(d) for d in doc["digests"]),
+            frozenset(str(t) for t in doc["tags"]),
+            float(doc.get("deadline", 0.0)),
+            name,
+            modified,
+        )
 
 
 @dataclass
@@ -78,12 +100,15 @@ def new_run_id() -> str:
 
 
 async def write_claim(
-    driver: StorageDriver, repository: str, digests: Iterable[Digest] = (), tags: Iterable[str] = ()
+    driver: StorageDriver,
+    repository: str,
+    digests: Iterable[Digest] = (),
+    tags: Iterable[str] = (),
+    deadline: float = 0.0,
 ) -> Claim:
     """Write a claim (one atomic whole-file write) and return it."""
-    written_ns = time.time_ns()
-    name = f"{written_ns}-{uuid.uuid4().hex}"
-    claim = Claim(repository, frozenset(digests), frozenset(tags), written_ns, name)
+    name = f"{time.time_ns()}-{uuid.uuid4().hex}"
+    claim = Claim(repository, frozenset(digests), frozenset(tags), deadline, name)
     await driver.put_content(paths.gc_claim(name), claim.encode())
     return claim
 
@@ -91,57 +116,119 @@ async def write_claim(
 async def remove_claim(driver: StorageDriver, claim: Claim) -> None:
     """Remove a claim whose writer gave up before linking anything. Never after a link was written: a sweep whose
     mark ran before that link may tombstone what it names next, and only the claim would stop it (the collector
-    removes claims once a mark must have seen their links)."""
+    removes claims once every running pass started after their writers finished)."""
     with contextlib.suppress(PathNotFoundError):
         await driver.delete(paths.gc_claim(claim.name))
 
 
-def _claim_time(name: str) -> int | None:
-    head, sep, _ = name.partition("-")
-    return int(head) if sep and head.isdigit() else None
-
-
-async def read_claims(driver: StorageDriver) -> Claims:
-    """Every claim in the storage. A claim that cannot be read or parsed is listed in ``unreadable``."""
-    found = Claims()
+async def _claim_files(driver: StorageDriver) -> list[FileInfo]:
     try:
-        listing = await driver.list(paths.GC_CLAIMS)
+        return [info async for info in driver.walk(paths.GC_CLAIMS) if not info.is_dir]
     except PathNotFoundError:
-        return found
-    for path in listing:
-        name = path.rsplit("/", 1)[1]
-        try:
-            doc = json.loads(await driver.get_content(path))
-            claim = Claim(
-                str(doc["repository"]),
-                frozenset(Digest.parse(d) for d in doc["digests"]),
-                frozenset(str(t) for t in doc["tags"]),
-                _claim_time(name) or 0,
-                name,
-            )
-        except PathNotFoundError:
-            continue  # removed since the listing: its writer is done
-        except (ValueError, KeyError, TypeError, RegistryError):
-            found.unreadable.append(name)
-            continue
+        return []
+
+
+async def read_claims(driver: StorageDriver, known: dict[str, Claim] | None = None) -> Claims:
+    """Every claim in the storage. A claim that cannot be parsed is listed in ``unreadable``; a storage error
+    is raised (the caller must then keep everything it was about to delete).
+
+    ``known``: claims read before, by name (a claim never changes): only new ones are read, and ``known`` is
+    updated to what exists now."""
+    found = Claims()
+    seen: dict[str, Claim] = {}
+    for info in await _claim_files(driver):
+        name = info.path.rsplit("/", 1)[1]
+        claim = None if known is None else known.get(name)
+        if claim is None:
+            try:
+                claim = Claim.decode(await driver.get_content(info.path), name, info.modified)
+            except PathNotFoundError:
+                continue  # removed since the listing
+            except (ValueError, KeyError, TypeError, RegistryError):
+                found.unreadable.append(name)
+                continue
+        seen[name] = claim
         found.claims.append(claim)
+    if known is not None:
+        known.clear()
+        known.update(seen)
     return found
 
 
-async def remove_claims_before(driver: StorageDriver, cutoff_ns: int) -> int:
-    """Remove the claims written before ``cutoff_ns``; returns how many."""
-    try:
-        listing = await driver.list(paths.GC_CLAIMS)
-    except PathNotFoundError:
-        return 0
+async def remove_finished_claims(driver: StorageDriver, before: datetime, default_deadline: float) -> int:
+    """Remove the claims whose writers were done (written, plus their deadline) before ``before`` (a time by the
+    storage's clock: the start of the oldest running pass), so every running pass's mark saw their links.
+    ``default_deadline`` stands in for a claim that records none, or cannot be read."""
     removed = 0
-    for path in listing:
-        written = _claim_time(path.rsplit("/", 1)[1])
-        if written is not None and written < cutoff_ns:
+    for info in await _claim_files(driver):
+        try:
+            deadline = Claim.decode(await driver.get_content(info.path), "", None).deadline or default_deadline
+        except PathNotFoundError:
+            continue
+        except (ValueError, KeyError, TypeError, RegistryError):
+            deadline = default_deadline
+        if info.modified + timedelta(seconds=deadline) < before:
             with contextlib.suppress(PathNotFoundError):
-                await driver.delete(path)
+                await driver.delete(info.path)
                 removed += 1
     return removed
+
+
+# -- runs: each pass's record, so that overlapping passes know of each other ----------------------------------------
+STALE_RUN = timedelta(minutes=10)
+"""A run whose heartbeat is this much older than the newest one is dead: its tombstones are recovered, its record
+removed (which stops it, should it wake up: it checks its record before each batch)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    started: datetime
+    """When the storage wrote its record (the pass's ``T0`` by the storage's clock)."""
+    heartbeat: datetime
+
+
+async def start_run(driver: StorageDriver, run: str) -> RunRecord:
+    """Record a pass that starts now; returns the record as the storage dated it."""
+    await driver.put_content(paths.gc_run_started(run), b"")
+    await driver.put_content(paths.gc_run_heartbeat(run), b"")
+    started = await driver.stat(paths.gc_run_started(run))
+    return RunRecord(run, started.modified, started.modified)
+
+
+async def beat(driver: StorageDriver, run: str) -> datetime | None:
+    """Renew the run's heartbeat; the storage's time of it, or None if the run's record is gone (another pass
+    found it dead and recovered its tombstones: it must stop)."""
+    try:
+        await driver.stat(paths.gc_run_started(run))
+    except PathNotFoundError:
+        return None
+    await driver.put_content(paths.gc_run_heartbeat(run), b"")
+    return (await driver.stat(paths.gc_run_heartbeat(run))).modified
+
+
+async def end_run(driver: StorageDriver, run: str) -> None:
+    with contextlib.suppress(PathNotFoundError):
+        await driver.delete(paths.gc_run(run))
+
+
+async def read_runs(driver: StorageDriver) -> dict[str, RunRecord]:
+    """Every run recorded (a run without its start file is left out: it is being removed)."""
+    started: dict[str, datetime] = {}
+    heartbeats: dict[str, datetime] = {}
+    try:
+        async for info in driver.walk(paths.GC_RUNS):
+            parts = info.path[len(paths.GC_RUNS) + 1 :].split("/")
+            if not info.is_dir and len(parts) == 2:
+                (started if parts[1] == "started" else heartbeats)[parts[0]] = info.modified
+    except PathNotFoundError:
+        return {}
+    return {run: RunRecord(run, at, heartbeats.get(run, at)) for run, at in started.items()}
+
+
+def live_runs(runs: dict[str, RunRecord], now: datetime) -> dict[str, RunRecord]:
+    """The runs whose heartbeat is within :data:`STALE_RUN` of ``now`` (the storage's time of a fresh beat)."""
+    return {run: record for run, record in runs.items() if record.heartbeat >= now - STALE_RUN}
 
 
 async def write_tombstones(

@@ -61,6 +61,9 @@ log = logging.getLogger("registry.gc")
 LEASE_KEY = "registry::gc::lease"
 """The Redis lease every collector (the purgers' loop, ``registry garbage-collect``) takes: one pass at a time."""
 BATCH = 100
+BEAT_INTERVAL = 30.0
+"""Seconds between two heartbeats of a pass while it deletes (and before every batch): far below
+:data:`~registry_core.gc_protocol.STALE_RUN`, after which other passes take it for dead."""
 """Candidates tombstoned, checked against the claims and deleted together."""
 
 StillAllowed = Callable[[], Awaitable[bool]]
@@ -146,6 +149,10 @@ class _Pass:
         self.on_delete = on_delete
         self.run_id = gc_protocol.new_run_id()
         self.marked: set[Digest] = set()
+        self.known_claims: dict[str, gc_protocol.Claim] = {}
+        """Claims read by earlier batches (a claim never changes): each batch reads only the new ones."""
+        self.alive = True
+        self.last_beat = time.monotonic()
 
     def _deleted(self, deletion: Deletion) -> None:
         log.info("%s %s", "would delete" if self.report.dry_run else "deleted", deletion)
@@ -163,11 +170,37 @@ class _Pass:
         return Retained(set(scan.revisions) - doomed, {tag.name: tag.digest for tag in plan.tags})
 
     async def run(self) -> None:
+        """The pass, with its run record: written first (its time is ``T0``, by the storage's clock, the one file
+        times are compared with), removed last, whatever happens (a crash leaves it to go stale)."""
+        if self.report.dry_run:
+            await self._run(datetime.now(UTC), {})
+            return
+        try:
+            record = await gc_protocol.start_run(self.driver, self.run_id)
+            others = await gc_protocol.read_runs(self.driver)
+        except _STORAGE_ERRORS as exc:
+            self._abort(f"recording the run failed, nothing deleted: {exc}")
+            return
+        try:
+            await self._run(record.started, gc_protocol.live_runs(others, record.started))
+        finally:
+            if self.alive:
+                with contextlib.suppress(*_STORAGE_ERRORS):
+                    await gc_protocol.end_run(self.driver, self.run_id)
+
+    def _abort(self, message: str) -> None:
+        self.report.aborted = True
+        self.report.errors.append(message)
+        log.error("%s", message)
+
+    async def _run(self, t0: datetime, live: dict[str, gc_protocol.RunRecord]) -> None:
         report, grace = self.report, self.collector.grace
-        self.t0, t0_ns = datetime.now(UTC), time.time_ns()
+        self.t0 = t0
         self.cutoff = self.t0 - grace
         try:
-            old = await gc_protocol.read_tombstones(self.driver)
+            if not report.dry_run:
+                await self._fence()
+            found = await gc_protocol.read_tombstones(self.driver)
             self.marked, garbage = await _mark(
                 self.driver,
                 report,
@@ -176,16 +209,18 @@ class _Pass:
                 policy=self._retain if self.collector.retention else None,
             )
         except (MarkError, *_STORAGE_ERRORS) as exc:
-            report.aborted = True
-            report.errors.append(f"mark phase failed, nothing deleted: {exc}")
-            log.error("%s", report.errors[-1])
+            self._abort(f"mark phase failed, nothing deleted: {exc}")
             return
+        # Tombstones of runs still going are theirs to finish; those of dead runs (fenced above) are recovered.
+        old = _of_runs(found, lambda run: run not in live)
         self.sweep = _Sweep(self.driver, report, self.marked, self.collector.descriptors, self._deleted)
         for repository in garbage:  # young manifests stay, with what they reference
             for doomed in repository.manifests:
                 if doomed.modified is None or doomed.modified > self.cutoff:
                     self.sweep.keep(repository, doomed.digest)
         self.young = {d for g in garbage for d, modified in g.layers.items() if modified > self.cutoff}
+        for digest in _of_runs(found, lambda run: run in live).digests:  # another live run is deleting it
+            self.marked.add(digest)
 
         # Tags first, before any manifest (a recovered one too) goes: never a tag left naming a deleted manifest.
         tags = [(g, tag, target) for g in garbage for tag, target in g.tags.items()]
@@ -199,17 +234,34 @@ class _Pass:
         if recovering:
             if not await self._phases(garbage, lambda d: d in recovering, recovering):
                 return
-            if not report.dry_run:
-                await gc_protocol.remove_tombstones(self.driver, old_digests)
+            await self._untombstone(old_digests)
             report.recovered = len(old_digests)
         if not await self._phases(garbage, lambda d: d not in recovering, None):
             return
         await self._untombstone(old_tags)
         report.recovered += len(old_tags)
         if not report.dry_run:
-            cutoff_ns = t0_ns - int(grace.total_seconds() * 1e9) // 2
             with contextlib.suppress(*_STORAGE_ERRORS):
-                report.claims_removed = await gc_protocol.remove_claims_before(self.driver, cutoff_ns)
+                report.claims_removed = await self._remove_finished_claims()
+
+    async def _fence(self) -> None:
+        """Remove the records of dead runs (a stale heartbeat): one that was only stalled finds its record gone
+        at its next heartbeat and stops before it deletes anything more."""
+        runs = await gc_protocol.read_runs(self.driver)
+        live = gc_protocol.live_runs(runs, self.t0)
+        for run in runs:
+            if run not in live:
+                await gc_protocol.end_run(self.driver, run)
+
+    async def _remove_finished_claims(self) -> int:
+        """Claims whose writers were done before the oldest live pass started: every live pass's mark saw their
+        links. Each claim's own deadline counts (its writer's ``grace / 2``), not this collector's."""
+        runs = await gc_protocol.read_runs(self.driver)
+        now = max((record.heartbeat for record in runs.values()), default=self.t0)
+        oldest = min((record.started for record in gc_protocol.live_runs(runs, now).values()), default=self.t0)
+        return await gc_protocol.remove_finished_claims(
+            self.driver, min(oldest, self.t0), self.collector.grace.total_seconds() / 2
+        )
 
     async def _phases(
         self, garbage: Sequence[_Garbage], select: Callable[[Digest], bool], only: Collection[Digest] | None
@@ -313,7 +365,10 @@ class _Pass:
             batch = [item for item in items[start : start + self.collector.batch] if pending(item)]
             if batch and not await self._batch(batch, key_of, delete, keep):
                 self.report.stopped = True
-                log.warning("online gc: the lease is lost, stopping (the next run finishes what is tombstoned)")
+                log.warning(
+                    "online gc: the lease or this run's record is lost, stopping (the next run finishes what is"
+                    " tombstoned)"
+                )
                 return False
         return True
 
@@ -324,7 +379,7 @@ class _Pass:
         delete: Callable[[T], Awaitable[None]],
         keep: Callable[[T], None],
     ) -> bool:
-        if not await self.still_allowed():
+        if not await self._allowed():
             return False
         keys = list(dict.fromkeys(key_of(item) for item in batch))
         digests = [key for key in keys if isinstance(key, Digest)]
@@ -334,9 +389,12 @@ class _Pass:
             if not self.report.dry_run:
                 written = await gc_protocol.write_tombstones(self.driver, self.run_id, digests, tags)
                 tombstones = dict(zip([*digests, *tags], written, strict=True))
-            claims = await gc_protocol.read_claims(self.driver)
+            claims = await gc_protocol.read_claims(self.driver, self.known_claims)
         except _STORAGE_ERRORS as exc:
+            # Whatever a claim might have named is unknown: the whole batch stays, and keeps what it references.
             self.sweep._fail(f"tombstoning or reading claims failed, {len(keys)} candidates kept: {exc}")
+            for item in batch:
+                keep(item)
             await self._untombstone(await self._own_tombstones())
             return True
         if claims.unreadable:
@@ -349,13 +407,43 @@ class _Pass:
                 keep(item)
         self.report.rescued += len(rescued)
         await self._untombstone(tombstones[k] for k in rescued if k in tombstones)
-        if len(rescued) < len(keys) and not await self.still_allowed():
+        if len(rescued) < len(keys) and not await self._allowed():
+            # nothing of the batch is deleted yet: its tombstones go, so that no writer waits on them
+            if self.alive:
+                await self._untombstone(tombstones.values())
             return False
         for item in batch:
             if key_of(item) not in rescued:
+                if not await self._still_alive():
+                    return False  # our record is gone: another pass recovers our tombstones
                 await delete(item)
         await self._untombstone(path for k, path in tombstones.items() if k not in rescued)
         return True
+
+    async def _allowed(self) -> bool:
+        """The caller's ``still_allowed`` (the lease), then this run's heartbeat: False once either is lost (our
+        run record removed means another pass took us for dead and recovers our tombstones)."""
+        if not await self.still_allowed():
+            return False
+        if self.report.dry_run:
+            return True
+        try:
+            beat = await gc_protocol.beat(self.driver, self.run_id)
+        except _STORAGE_ERRORS as exc:
+            self.sweep._fail(f"renewing the run's heartbeat failed, stopping: {exc}")
+            return False
+        if beat is None:
+            self.alive = False
+            return False
+        self.last_beat = time.monotonic()
+        return True
+
+    async def _still_alive(self) -> bool:
+        """Before each deletion: beat again when the last beat is older than :data:`BEAT_INTERVAL`, so that a pass
+        that stalls (a slow storage) never deletes after another pass took it for dead."""
+        if self.report.dry_run or time.monotonic() - self.last_beat < BEAT_INTERVAL:
+            return True
+        return await self._allowed()
 
     async def _own_tombstones(self) -> list[str]:
         """This run's tombstones in storage (after a failed write, to remove what was written of a batch; the
@@ -377,3 +465,16 @@ class _Pass:
 
 def _always_pending(_: object) -> bool:
     return True
+
+
+def _of_runs(found: gc_protocol.Tombstones, chosen: Callable[[str], bool]) -> gc_protocol.Tombstones:
+    """The tombstones of the runs ``chosen`` admits."""
+    kept = gc_protocol.Tombstones()
+    for digest, runs in found.digests.items():
+        if mine := {run for run in runs if chosen(run)}:
+            kept.digests[digest] = mine
+    for key, runs in found.tags.items():
+        if mine := {run for run in runs if chosen(run)}:
+            kept.tags[key] = mine
+    kept.paths = {path: run for path, run in found.paths.items() if chosen(run)}
+    return kept

@@ -16,6 +16,7 @@ served by the other::
         └── _referrers/subjects/<alg>/<hex>/<ralg>/<rhex>/link            ours: manifests that refer to a subject
     └── _gc/                                                              ours: online GC (docs/online-gc.md)
         ├── claims/<unix-ns>-<uuid>                                       a writer's claim
+        ├── runs/<run>/started, runs/<run>/heartbeat                      a collector pass and its liveness
         ├── deleting/digests/<run>-<alg>-<hex>                            a collector's tombstone for a digest
         └── deleting/tags/<run>-<uuid>                                    ... for a tag (repository and tag inside)
 
@@ -122,6 +123,7 @@ def referrer_link(name: str, subject: Digest, referrer: Digest) -> str:
 # -- online garbage collection (ours; docs/online-gc.md): claims by writers, tombstones by collectors -----------------
 GC = f"{ROOT}/_gc"
 GC_CLAIMS = f"{GC}/claims"
+GC_RUNS = f"{GC}/runs"
 GC_DELETING = f"{GC}/deleting"
 GC_DELETING_DIGESTS = f"{GC_DELETING}/digests"
 GC_DELETING_TAGS = f"{GC_DELETING}/tags"
@@ -129,6 +131,18 @@ GC_DELETING_TAGS = f"{GC_DELETING}/tags"
 
 def gc_claim(name: str) -> str:
     return f"{GC_CLAIMS}/{name}"
+
+
+def gc_run(run: str) -> str:
+    return f"{GC_RUNS}/{run}"
+
+
+def gc_run_started(run: str) -> str:
+    return f"{gc_run(run)}/started"
+
+
+def gc_run_heartbeat(run: str) -> str:
+    return f"{gc_run(run)}/heartbeat"
 
 
 def gc_digest_tombstone(d: Digest, run: str) -> str:

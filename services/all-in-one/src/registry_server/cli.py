@@ -61,6 +61,7 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(args.config)
+        check_collected_cache(args.service, settings)
         tls = server_context(settings.http.tls) if settings.http.tls.enabled else None
         configure_logging(settings.log)
         tracing.configure(args.service)  # OTEL_* only; before the app, which instruments itself when on
@@ -90,6 +91,19 @@ def serve(args: argparse.Namespace) -> int:
         # exits that never got there (a failed start-up, an exception out of uvicorn).
         tracing.shutdown()
     return 0
+
+
+def check_collected_cache(service: str, settings: Settings) -> None:
+    """A reader in a process of its own, with online GC on, needs a cache the collector clears (redis or
+    remote): its in-memory cache would go on describing blobs a purger elsewhere deleted (a HEAD answering 200
+    for a blob that is gone, so clients skip its upload and their manifest put fails). ``serve all`` collects in
+    its own process, on its own cache: any cache will do."""
+    kind = settings.storage.cache.blobdescriptor
+    if service == "blob-read" and settings.storage.maintenance.garbagecollect.enabled and kind in (None, "inmemory"):
+        raise ConfigError(
+            "storage.maintenance.garbagecollect.enabled needs storage.cache.blobdescriptor: redis (or remote) for "
+            "blob-read: the collector runs in another process and cannot clear an in-memory cache"
+        )
 
 
 def drain_timeout(settings: Settings) -> float:

@@ -199,9 +199,11 @@ class ManifestStore:
 
     # -- internals -----------------------------------------------------------------------------------------------
     async def _claim(self, guard: GcGuard, manifest: Manifest, digest: Digest, tags: Sequence[str]) -> GuardedWrite:
-        """Online GC: claim the put (its digest, what it references, its tags) and check the tombstones."""
+        """Online GC: claim the put (its digest, what it references, its subject, its tags) and check the
+        tombstones."""
         references = [d.digest for d in (*manifest.blobs, *manifest.manifests)]
-        return await guard.begin_manifest_put(self.name, digest, references, tags)
+        subject = None if manifest.subject is None else manifest.subject.digest
+        return await guard.begin_manifest_put(self.name, digest, references, tags, subject)
 
     async def _verify(self, manifest: Manifest) -> None:
         """Every blob the manifest needs is linked here and every child manifest is present here, else
