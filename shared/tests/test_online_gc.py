@@ -267,3 +267,34 @@ async def test_claims_stay_while_a_pass_that_started_before_their_writer_finishe
     await gp.end_run(driver, "older")
     await asyncio.sleep(1.1)  # S3 dates files to the second
     assert (await collector(driver).run()).claims_removed == 1
+
+
+class CountingReads(CheckedDriver):
+    """Counts the reads of tags' ``current`` links."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        super().__init__(driver)
+        self.tag_reads = 0
+
+    async def get_content(self, path: str) -> bytes:
+        if path.endswith("/current/link"):
+            self.tag_reads += 1
+        return await super().get_content(path)
+
+
+async def test_a_settled_tag_is_read_once_a_moved_one_again(driver: CheckedDriver, push: Pusher) -> None:
+    first = await push.image(REPO, "first", tag="v1")
+    second = await push.image(REPO, "second")
+    counting = CountingReads(driver)
+    gc = collector(counting, delete_untagged=True)
+    await asyncio.sleep(3.1)  # the tag link settles: SETTLED, plus S3's dating of files to the second
+
+    assert (await gc.run()).deleted and counting.tag_reads == 1  # the untagged second image goes
+    assert (await gc.run()).deleted == [] and counting.tag_reads == 1, "a settled tag link is not read again"
+
+    third = await push.image(REPO, "third", tag="v1")  # the tag moves
+    report = await gc.run()
+    assert counting.tag_reads == 2
+    assert deleted(report, Kind.MANIFEST) == {first.digest}, "the mark follows the tag to its new target"
+    assert await blobs_present(driver, third.blobs) == third.blobs
+    assert second.digest not in await blobs_present(driver, {second.digest})

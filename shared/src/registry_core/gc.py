@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from registry_core import paths
@@ -187,6 +187,30 @@ Parsed = MutableMapping[Digest, Manifest]
 """Manifests already parsed, by digest (a manifest's content never changes for its digest): given to the mark,
 it reads and parses only the manifests it does not hold, and adds them."""
 
+SETTLED = timedelta(seconds=2)
+"""How much older than the pass reading it a tag link must be for its target to be remembered: more than the
+coarsest modification-time resolution (S3 dates files to the second), so that a later rewrite always shows as a
+new modification time."""
+
+
+@dataclass
+class TagTargets:
+    """Tag targets read by earlier marks, by ``(repository, tag)``, with the link's modification time: a tag's
+    ``current`` link listed with the same time is not read again. Only links already settled when read are
+    remembered (older than the reading pass's ``T0`` by :data:`SETTLED`)."""
+
+    known: dict[tuple[str, str], tuple[datetime, Digest]] = field(default_factory=dict)
+    settled_before: datetime | None = None
+    """The current pass's ``T0`` minus :data:`SETTLED` (None: remember nothing)."""
+
+    def get(self, name: str, tag: str, modified: datetime) -> Digest | None:
+        found = self.known.get((name, tag))
+        return found[1] if found is not None and found[0] == modified else None
+
+    def remember(self, name: str, tag: str, modified: datetime, target: Digest) -> None:
+        if self.settled_before is not None and modified < self.settled_before:
+            self.known[(name, tag)] = (modified, target)
+
 
 async def collect_garbage(
     driver: StorageDriver,
@@ -223,6 +247,7 @@ async def _mark(
     delete_untagged: bool,
     parsed: Parsed | None = None,
     policy: Policy | None = None,
+    tag_targets: TagTargets | None = None,
 ) -> tuple[set[Digest], list[_Garbage]]:
     """Every repository scanned: the digests kept manifests mark, and per repository what the sweep considers.
     Where ``policy`` decides (a retention rule), it replaces ``delete_untagged``."""
@@ -230,7 +255,7 @@ async def _mark(
     garbage: list[_Garbage] = []
     store = BlobStore(driver)
     async for name in repository_names(driver):
-        scan = await _scan(store, name, report, parsed)
+        scan = await _scan(store, name, report, parsed, tag_targets)
         retained = None if policy is None else policy(name, scan)
         if retained is None:
             kept = kept_manifests(scan.revisions, scan.tagged if delete_untagged else None)
@@ -280,8 +305,15 @@ async def repository_names(driver: StorageDriver) -> AsyncIterator[str]:
         pending.extend(sorted(nested, reverse=True))
 
 
-async def _scan(store: BlobStore, name: str, report: GcReport, parsed: Parsed | None = None) -> _Scan:
-    """One repository's revisions (read and parsed a few at a time, unless in ``parsed``), tags and layer links."""
+async def _scan(
+    store: BlobStore,
+    name: str,
+    report: GcReport,
+    parsed: Parsed | None = None,
+    tag_targets: TagTargets | None = None,
+) -> _Scan:
+    """One repository's revisions (read and parsed a few at a time, unless in ``parsed``), tags (their links read
+    unless ``tag_targets`` knows them) and layer links."""
     driver = store.driver
     revised = await _linked(driver, paths.manifest_revisions(name), report)
     digests = list(revised)
@@ -295,7 +327,17 @@ async def _scan(store: BlobStore, name: str, report: GcReport, parsed: Parsed | 
             case [tag, "index", algorithm, encoded, "link"]:
                 if (digest := _digest(algorithm, encoded, paths.tag_index(name, tag), report)) is not None:
                     history.setdefault(digest, []).append(tag)
-    targets = await bounded_map(lambda tag: read_link(driver, paths.tag_current_link(name, tag)), list(current))
+
+    async def target(tag: str) -> Digest | None:
+        known = None if tag_targets is None else tag_targets.get(name, tag, current[tag])
+        if known is not None:
+            return known
+        found = await read_link(driver, paths.tag_current_link(name, tag))
+        if found is not None and tag_targets is not None:
+            tag_targets.remember(name, tag, current[tag], found)
+        return found
+
+    targets = await bounded_map(target, list(current))
     layers = await _linked(driver, paths.layers(name), report)
     tags = {
         tag: (target, modified)

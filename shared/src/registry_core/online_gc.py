@@ -40,6 +40,7 @@ from registry_core.config.storage import RetentionRule
 from registry_core.digest import Digest
 from registry_core.gc import (
     _STORAGE_ERRORS,
+    SETTLED,
     Deletion,
     GcReport,
     Kind,
@@ -47,6 +48,7 @@ from registry_core.gc import (
     OnDelete,
     Parsed,
     Retained,
+    TagTargets,
     _Doomed,
     _Garbage,
     _mark,
@@ -122,6 +124,8 @@ class OnlineCollector:
         self.dry_run = dry_run
         self.batch = batch
         self.parsed: Parsed = {}
+        self.tag_targets = TagTargets()
+        """Tag links read by earlier passes (re-read only when their modification time changes)."""
 
     async def run(self, still_allowed: StillAllowed = _always, on_delete: OnDelete | None = None) -> OnlineGcReport:
         """One pass; ``on_delete`` is called for each deletion (or, in a dry run, each that would happen)."""
@@ -197,6 +201,8 @@ class _Pass:
         report, grace = self.report, self.collector.grace
         self.t0 = t0
         self.cutoff = self.t0 - grace
+        # a dry run's T0 is this host's clock, not the storage's: it remembers no tag target
+        self.collector.tag_targets.settled_before = None if report.dry_run else t0 - SETTLED
         try:
             if not report.dry_run:
                 await self._fence()
@@ -206,6 +212,7 @@ class _Pass:
                 report,
                 delete_untagged=self.collector.delete_untagged,
                 parsed=self.collector.parsed,
+                tag_targets=self.collector.tag_targets,
                 policy=self._retain if self.collector.retention else None,
             )
         except (MarkError, *_STORAGE_ERRORS) as exc:
