@@ -14,8 +14,10 @@ from registry_core import paths
 from registry_core.blobs.cache import InMemoryDescriptorCache
 from registry_core.blobs.interfaces import BlobUnknownError
 from registry_core.digest import Digest
+from registry_core.errors import ErrorCode, RegistryError
 from registry_core.gc import Kind
 from registry_core.online_gc import OnlineCollector, OnlineGcReport
+from registry_core.registry import Registry
 from registry_core.storage.base import CheckedDriver
 from registry_core.storage.driver import StorageDriver, StorageError
 
@@ -298,3 +300,35 @@ async def test_a_settled_tag_is_read_once_a_moved_one_again(driver: CheckedDrive
     assert deleted(report, Kind.MANIFEST) == {first.digest}, "the mark follows the tag to its new target"
     assert await blobs_present(driver, third.blobs) == third.blobs
     assert second.digest not in await blobs_present(driver, {second.digest})
+
+
+def image_doc(config: Digest, layer: Digest) -> dict[str, object]:
+    return {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": str(config), "size": 6},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": str(layer), "size": 5}],
+    }
+
+
+async def test_a_put_within_grace_succeeds_and_stays_one_after_the_collection_is_refused(
+    driver: CheckedDriver, cache: InMemoryDescriptorCache
+) -> None:
+    guarded = Pusher(Registry(driver, cache, delete_enabled=True, gc_grace=0.2))  # claims done in 0.1 s
+    config, layer = await guarded.blob(REPO, b"config"), await guarded.blob(REPO, b"layer")
+
+    assert (await collector(driver, grace=timedelta(hours=1)).run()).deleted == []  # within grace: kept
+    kept = await guarded.manifest(REPO, image_doc(config, layer), "v1", {})
+    assert (await collector(driver).run()).deleted == []  # referenced now
+    assert await blobs_present(driver, {kept.digest, config, layer}) == {kept.digest, config, layer}
+
+    late_config, late_layer = await guarded.blob(REPO, b"late c"), await guarded.blob(REPO, b"late l")
+    await asyncio.sleep(1.1)  # the commits' claims are done (S3 dates files to the second)
+    rescued = await collector(driver).run()  # their claims still name them: kept, and the claims then removed
+    assert rescued.rescued and rescued.claims_removed
+    gone = await collector(driver).run()  # no grace: collected before their manifest comes
+    assert {late_config, late_layer} <= deleted(gone, Kind.BLOB)
+    with pytest.raises(RegistryError) as refused:
+        await guarded.manifest(REPO, image_doc(late_config, late_layer), "v2", {})
+    assert refused.value.code is ErrorCode.MANIFEST_BLOB_UNKNOWN
+    assert not await exists(driver, paths.tag_current_link(REPO, "v2")), "never a tag naming what is gone"
