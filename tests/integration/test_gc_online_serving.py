@@ -285,6 +285,11 @@ def test_a_collector_killed_mid_sweep_is_finished_by_the_next_run(tmp_path: Path
     left = [p for p in planted if p.exists()]
     assert 0 < len(left) < GARBAGE, "the kill should land in the middle of the sweep"
     check_storage(root)  # links before bytes: nothing dangling even now
+    records = list((root / "docker/registry/v2/_gc/runs").rglob("*"))
+    assert [r.name for r in records if r.is_file()], "the killed pass left its run record"
+    old = time.time() - 3600  # later: its heartbeat has gone stale (10 minutes), another pass takes it for dead
+    for record in records:
+        os.utime(record, (old, old))
 
     collector = start_registry("purger", config, tmp_path)
     try:
