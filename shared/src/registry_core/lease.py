@@ -8,8 +8,11 @@ data, and without a lease nobody acts (the safe side for deletes).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -55,3 +58,21 @@ class RedisLease:
         except RedisError as exc:
             if held:
                 log.warning("lease %s: release failed (%s); it expires by itself", self.key, exc)
+
+    @contextlib.asynccontextmanager
+    async def renewed(self) -> AsyncIterator[None]:
+        """While the body runs, renew the lease every third of its TTL as long as it is held (a renewal that
+        finds another holder is logged; a Redis failure is logged by :meth:`acquire`)."""
+        task = asyncio.create_task(self._keep_renewed())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_renewed(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            if self.held and not await self.acquire():
+                log.warning("lease %s: lost; another process may act", self.key)

@@ -91,7 +91,8 @@ class OnlineGcReport(GcReport):
     """What the retention rules remove, as decided at the mark (grace and claims may keep some of it)."""
 
 
-async def _always() -> bool:
+async def always_allowed() -> bool:
+    """The ``still_allowed`` of a pass that needs no lease (no Redis: one collector)."""
     return True
 
 
@@ -127,7 +128,9 @@ class OnlineCollector:
         self.tag_targets = TagTargets()
         """Tag links read by earlier passes (re-read only when their modification time changes)."""
 
-    async def run(self, still_allowed: StillAllowed = _always, on_delete: OnDelete | None = None) -> OnlineGcReport:
+    async def run(
+        self, still_allowed: StillAllowed = always_allowed, on_delete: OnDelete | None = None
+    ) -> OnlineGcReport:
         """One pass; ``on_delete`` is called for each deletion (or, in a dry run, each that would happen)."""
         started = time.monotonic()
         report = OnlineGcReport(dry_run=self.dry_run)

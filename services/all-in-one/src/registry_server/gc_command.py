@@ -14,12 +14,12 @@ import functools
 import logging
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 from registry_core.config import ConfigError, Settings, load_settings
 from registry_core.gc import Deletion, GcReport, Kind, collect_garbage
 from registry_core.lease import RedisLease
-from registry_core.online_gc import LEASE_KEY, OnlineCollector, OnlineGcReport, StillAllowed
+from registry_core.online_gc import LEASE_KEY, OnlineCollector, OnlineGcReport, StillAllowed, always_allowed
 from registry_core.storage.factory import create_driver
 from registry_core.web.caches import create_descriptor_cache, redis_options, redis_url
 
@@ -163,7 +163,7 @@ async def _exclusive(settings: Settings, *, needed: bool) -> AsyncIterator[Still
     """Hold the GC lease while the body runs (when ``needed`` and Redis is configured). Yields None if not granted,
     else whether the lease is still held (renewing it; always True without a lease)."""
     if not needed or not settings.redis.addr:
-        yield _always
+        yield always_allowed
         return
     import redis.asyncio as aioredis
 
@@ -173,27 +173,13 @@ async def _exclusive(settings: Settings, *, needed: bool) -> AsyncIterator[Still
         if not await lease.acquire():
             yield None
             return
-        renewer = asyncio.create_task(_keep_renewed(lease))
         try:
-            yield lease.acquire
+            async with lease.renewed():
+                yield lease.acquire
         finally:
-            renewer.cancel()
-            with suppress(asyncio.CancelledError):
-                await renewer
             await lease.release()
     finally:
         await client.aclose()
-
-
-async def _always() -> bool:
-    return True
-
-
-async def _keep_renewed(lease: RedisLease) -> None:
-    while True:
-        await asyncio.sleep(LEASE_TTL / 3)
-        if not await lease.acquire():
-            log.warning("could not renew the lease %s: another collection may start", lease.key)
 
 
 async def _close(resource: object) -> None:

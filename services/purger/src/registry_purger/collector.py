@@ -63,18 +63,12 @@ def gc_lease(settings: Settings) -> RedisLease | None:
 
 async def run_pass(collector: OnlineCollector, metrics: GcMetrics, lease: RedisLease | None) -> OnlineGcReport:
     """One pass, under ``lease`` (renewed meanwhile) when there is one."""
-    renewer = asyncio.create_task(_keep_renewed(lease)) if lease is not None else None
 
     async def still_allowed() -> bool:
         return lease is None or await lease.acquire()
 
-    try:
+    async with lease.renewed() if lease is not None else contextlib.nullcontext():
         report = await collector.run(still_allowed)
-    finally:
-        if renewer is not None:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
     metrics.record(report)
     log.info(
         "online gc pass: %d tags, %d manifests, %d layer links, %d blobs %s (%d bytes), %d rescued, %d errors,"
@@ -91,12 +85,6 @@ async def run_pass(collector: OnlineCollector, metrics: GcMetrics, lease: RedisL
         ", stopped (lease lost)" if report.stopped else "",
     )
     return report
-
-
-async def _keep_renewed(lease: RedisLease) -> None:
-    while True:
-        await asyncio.sleep(lease.ttl_ms / 3000)
-        await lease.acquire()
 
 
 async def gc_loop(app: FastAPI) -> None:

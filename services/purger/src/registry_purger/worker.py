@@ -6,6 +6,7 @@ Run by ``registry serve purger`` and, in the background, by ``registry serve all
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -67,13 +68,6 @@ def purge_lease(settings: Settings) -> RedisLease | None:
     return RedisLease(client, LEASE_KEY, settings.services.purger.lease.total_seconds())
 
 
-async def _keep_renewed(lease: RedisLease) -> None:
-    while True:
-        await asyncio.sleep(lease.ttl_ms / 3000)
-        if lease.held:
-            await lease.acquire()
-
-
 async def purge_loop(app: FastAPI) -> None:
     """Background task for :func:`registry_core.web.app.create_service_app`."""
     settings: Settings = app.state.settings
@@ -84,21 +78,19 @@ async def purge_loop(app: FastAPI) -> None:
     metrics = PurgeMetrics(app.state.metrics.registry)
     driver: StorageDriver = app.state.registry.driver
     lease = purge_lease(settings)
-    renewer = asyncio.create_task(_keep_renewed(lease)) if lease is not None else None
     try:
-        await asyncio.sleep(random.uniform(0, purging.jitter.total_seconds()))
-        while True:
-            if lease is None or await lease.acquire():
-                try:
-                    await run_once(driver, settings, metrics)
-                except Exception:
-                    log.exception("purge run failed")
-            else:
-                log.debug("another purger holds the lease; skipping this run")
-            await asyncio.sleep(purging.interval.total_seconds())
+        async with lease.renewed() if lease is not None else contextlib.nullcontext():
+            await asyncio.sleep(random.uniform(0, purging.jitter.total_seconds()))
+            while True:
+                if lease is None or await lease.acquire():
+                    try:
+                        await run_once(driver, settings, metrics)
+                    except Exception:
+                        log.exception("purge run failed")
+                else:
+                    log.debug("another purger holds the lease; skipping this run")
+                await asyncio.sleep(purging.interval.total_seconds())
     finally:
-        if renewer is not None:
-            renewer.cancel()
         if lease is not None:
             await asyncio.shield(lease.release())
             await lease.client.aclose()
