@@ -12,10 +12,15 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bench.client import Connection, new_sink, target_of, with_query
+
+T = TypeVar("T")
 
 TOKEN = 32
 BLOCK = 64 << 20
@@ -129,3 +134,14 @@ def blob_path(repository: str, blob: Blob) -> str:
 def _spans(total: int, size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, total, size):
         yield start, min(size, total - start)
+
+
+def seconds_in_threads(work: Callable[[T], None], shares: Sequence[T]) -> float:
+    """Wall seconds to run ``work`` on each of ``shares`` at once, a thread each (a client connection each)."""
+    threads = [threading.Thread(target=work, args=(share,)) for share in shares]
+    begin = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - begin

@@ -124,13 +124,7 @@ def pushes_per_second(process: Process, pushes: int) -> float:
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=push_all, args=(mine,)) for mine in layers]
-    begin = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return per_thread * CONNECTIONS / (time.perf_counter() - begin)
+    return per_thread * CONNECTIONS / api.seconds_in_threads(push_all, layers)
 
 
 class Collecting:

@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,13 +90,7 @@ def pushes_per_second(process: Process, pushes: int, connections: int) -> float:
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=push_all, args=(mine,)) for mine in blobs]
-    begin = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return per_thread * connections / (time.perf_counter() - begin)
+    return per_thread * connections / api.seconds_in_threads(push_all, blobs)
 
 
 Rates = dict[str, dict[str, list[float]]]
