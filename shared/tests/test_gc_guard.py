@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import test_gc
 
 from registry_core import gc_protocol as gp
 from registry_core import paths
@@ -43,11 +44,7 @@ CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
-@pytest.fixture(params=["inmemory", "filesystem", pytest.param("s3", marks=pytest.mark.s3)])
-async def driver(request: pytest.FixtureRequest) -> AsyncIterator[CheckedDriver]:
-    checked = CheckedDriver(request.getfixturevalue(f"{request.param}_driver"))
-    yield checked
-    await checked.aclose()
+driver, exists = test_gc.driver, test_gc.exists  # every driver, checked; a path's presence
 
 
 @pytest.fixture
@@ -108,14 +105,6 @@ def index_of(*children: Image) -> bytes:
 
 async def put(registry: Registry, payload: bytes, tag: str = "v1", media_type: str = mt.OCI_MANIFEST) -> PutResult:
     return await ManifestStore.of(registry.repository(REPO)).put(payload, media_type, tag)
-
-
-async def exists(driver: StorageDriver, path: str) -> bool:
-    try:
-        await driver.stat(path)
-    except PathNotFoundError:
-        return False
-    return True
 
 
 async def nothing_linked(driver: StorageDriver, digest: Digest, tag: str = "v1") -> bool:

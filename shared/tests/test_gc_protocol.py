@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
+import test_gc
 
 from registry_core import gc_protocol as gp
 from registry_core import paths
@@ -17,11 +16,7 @@ A = Digest.parse("sha256:" + "a" * 64)
 B = Digest.parse("sha256:" + "b" * 64)
 
 
-@pytest.fixture(params=["inmemory", "filesystem", pytest.param("s3", marks=pytest.mark.s3)])
-async def driver(request: pytest.FixtureRequest) -> AsyncIterator[CheckedDriver]:
-    checked = CheckedDriver(request.getfixturevalue(f"{request.param}_driver"))
-    yield checked
-    await checked.aclose()
+driver = test_gc.driver  # every driver, checked
 
 
 async def test_nothing_recorded_reads_empty(driver: CheckedDriver) -> None:
